@@ -1,0 +1,140 @@
+# tally: build, test and install the toolkit. `make help` lists the targets.
+
+# ---- user-overridable settings -------------------------------------------
+CC ?= cc
+CFLAGS ?= -O2
+CPPFLAGS ?=
+LDFLAGS ?=
+PREFIX ?= /opt/tally
+DESTDIR ?=
+# SANITIZE=1 builds the helpers with ASan and UBSan (dynamic, with cc).
+SANITIZE ?=
+# The shells every shell-library test runs under.
+TEST_SHELLS ?= dash busybox-ash bash
+# Seconds each fuzz target runs for in `make test`.
+FUZZ_SECONDS ?= 10
+
+# ---- derived settings -----------------------------------------------------
+BUILD := build
+HELPERS := tally-log tally-metric tally-httpd
+RUNTIME := healthcheck metrics-exporter
+LIB_SRC := $(sort $(wildcard lib/c/*.c))
+LIB_HDR := $(wildcard lib/c/*.h)
+UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
+SHELL_LIBS := $(wildcard lib/base/*.sh) lib/runtime/metrics-exporter.sh
+SCRIPTS := $(SHELL_LIBS) lib/runtime/healthcheck examples/demo-build.sh \
+	tests/deps.sh tests/run.sh .ci/run
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+STD := -std=c99 -D_DEFAULT_SOURCE
+
+# The helpers are static: musl-gcc when it is installed (unless CC was
+# given), else $(CC) -static, else dynamic, and the build says so.
+ifeq ($(SANITIZE),)
+ifeq ($(origin CC),default)
+HELPER_CC := $(if $(shell command -v musl-gcc 2>/dev/null),musl-gcc,$(CC))
+else
+HELPER_CC := $(CC)
+endif
+STATIC := $(shell printf 'int main(void){return 0;}\n' | $(HELPER_CC) -x c -static -o /dev/null - >/dev/null 2>&1 && echo -static)
+HELPER_CFLAGS := $(CFLAGS)
+else
+HELPER_CC := $(CC)
+STATIC :=
+HELPER_CFLAGS := $(CFLAGS) -g -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
+
+SAN_FLAGS := -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+LIB_OBJ := $(LIB_SRC:lib/c/%.c=$(BUILD)/obj/%.o)
+TEST_LIB_OBJ := $(LIB_SRC:lib/c/%.c=$(BUILD)/test/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/test/%)
+
+.PHONY: all test demo bench lint install clean help deps-demo deps-test \
+	unit stage check-static
+
+# ---- all ---------------------------------------------------------------
+all: $(HELPERS:%=$(BUILD)/bin/%) stage ## build the helpers and stage /opt/tally's layout in build/
+
+$(BUILD)/obj/%.o: lib/c/%.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(HELPER_CC) $(STD) $(WARN) $(HELPER_CFLAGS) $(CPPFLAGS) -Ilib/c -c -o $@ $<
+
+$(BUILD)/obj/libtally.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(BUILD)/bin/%: bin/%.c $(BUILD)/obj/libtally.a $(LIB_HDR)
+	@mkdir -p $(@D)
+	@if [ -z "$(STATIC)" ] && [ -z "$(SANITIZE)" ]; then \
+	  echo "tally: warning: $(HELPER_CC) cannot link statically here; building a dynamic $*"; fi
+	$(HELPER_CC) $(STD) $(WARN) $(HELPER_CFLAGS) $(CPPFLAGS) -Ilib/c $(STATIC) $(LDFLAGS) \
+	  -o $@ $< $(BUILD)/obj/libtally.a $(if $(filter tally-metric,$*),-lm)
+
+# build/ holds the installed layout: bin/ (helpers, runtime commands) and lib/.
+stage: $(HELPERS:%=$(BUILD)/bin/%)
+	@mkdir -p $(BUILD)/bin $(BUILD)/lib/base $(BUILD)/lib/runtime
+	@cp lib/base/*.sh $(BUILD)/lib/base/
+	@cp lib/runtime/healthcheck lib/runtime/metrics-exporter.sh $(BUILD)/lib/runtime/
+	@ln -sf ../lib/runtime/healthcheck $(BUILD)/bin/healthcheck
+	@ln -sf ../lib/runtime/metrics-exporter.sh $(BUILD)/bin/metrics-exporter
+
+# ---- install -------------------------------------------------------------
+install: all ## install to $(DESTDIR)$(PREFIX) (default /opt/tally): bin/ and lib/
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/base $(DESTDIR)$(PREFIX)/lib/runtime
+	cp $(HELPERS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
+	cp lib/base/*.sh $(DESTDIR)$(PREFIX)/lib/base/
+	cp lib/runtime/healthcheck lib/runtime/metrics-exporter.sh $(DESTDIR)$(PREFIX)/lib/runtime/
+	chmod 0755 $(DESTDIR)$(PREFIX)/lib/runtime/healthcheck $(DESTDIR)$(PREFIX)/lib/runtime/metrics-exporter.sh
+	ln -sf ../lib/runtime/healthcheck $(DESTDIR)$(PREFIX)/bin/healthcheck
+	ln -sf ../lib/runtime/metrics-exporter.sh $(DESTDIR)$(PREFIX)/bin/metrics-exporter
+
+# ---- tests ---------------------------------------------------------------
+$(BUILD)/test/obj/%.o: lib/c/%.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) $(SAN_FLAGS) -Ilib/c -c -o $@ $<
+
+$(BUILD)/test/libtally.a: $(TEST_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $(TEST_LIB_OBJ)
+
+# A unit test may #include the .c file it tests (to reach static functions);
+# the archive then supplies only what the test does not define itself.
+$(BUILD)/test/test_%: tests/c/test_%.c $(BUILD)/test/libtally.a $(LIB_HDR) $(wildcard bin/*.c lib/c/*.c)
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) -Wno-missing-prototypes $(SAN_FLAGS) -Ilib/c -Ibin -o $@ $< $(BUILD)/test/libtally.a -lm
+
+unit: $(UNIT_BIN) ## build and run the C unit tests (ASan + UBSan)
+	@set -e; for t in $(UNIT_BIN); do echo "unit: $$t"; $$t; done
+
+test: deps-test all unit ## run every test: C units, helpers, libraries under each shell, Prometheus end to end
+	@TEST_SHELLS="$(TEST_SHELLS)" sh tests/run.sh
+
+deps-test:
+	@sh tests/deps.sh test
+
+deps-demo:
+	@sh tests/deps.sh demo
+
+# ---- demo ----------------------------------------------------------------
+demo: deps-demo all ## run the main job: a real multi-feature build, logged, measured and scraped
+	@sh examples/demo-build.sh
+
+# ---- lint ----------------------------------------------------------------
+lint: ## shellcheck -s sh every library and script; build the C with -Werror
+	shellcheck -s sh $(SCRIPTS)
+	@mkdir -p $(BUILD)/lint
+	@set -e; for f in $(LIB_SRC) $(wildcard bin/*.c); do \
+	  echo "cc -Werror $$f"; \
+	  $(CC) $(STD) $(WARN) -Werror -O2 -Ilib/c -fsyntax-only $$f; done
+
+# ---- bench ---------------------------------------------------------------
+bench: all ## print speed ratios against the tools a user would otherwise pick
+	@sh tests/bench.sh
+
+clean: ## remove build/
+	rm -rf $(BUILD)
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | \
+	  awk -F'\t' '{ printf "  %-10s %s\n", $$1, $$2 }'

@@ -1,0 +1,417 @@
+load ../lib/common
+setup() { tally_setup; }
+
+bats_require_minimum_version 1.5.0
+
+TP_VALID=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+
+# assert_json_lines FILE: FILE ends in a newline and each of its lines is
+# exactly one JSON object, for jq and for python3's strict parser (strict
+# UTF-8, no NaN/Infinity) when python3 is installed.
+assert_json_lines() {
+	local file=$1 lines objects
+	[ -s "$file" ] || fail "$file is empty"
+	[ -z "$(tail -c 1 "$file")" ] || fail "$file does not end in a newline"
+	lines=$(wc -l <"$file")
+	objects=$(jq -c 'if type == "object" then . else error("not an object") end' "$file" | wc -l) ||
+		fail "jq cannot parse $file"
+	[ "$lines" -eq "$objects" ] || fail "$file: $lines lines but $objects JSON objects"
+	command -v python3 >/dev/null || return 0
+	python3 -c '
+import json, sys
+def refuse(name):
+    raise ValueError("non-standard constant " + name)
+for raw in sys.stdin.buffer:
+    assert raw.endswith(b"\n"), "line without newline"
+    obj = json.loads(raw.decode("utf-8"), parse_constant=refuse)
+    assert isinstance(obj, dict), "not an object"
+' <"$file" || fail "python3 json refuses $file"
+}
+
+# log_to FILE ARG...: runs tally-log ARG... with stdout to FILE; fails the
+# test unless it exits 0.
+log_to() {
+	local file=$1
+	shift
+	tally-log "$@" >"$file" || fail "tally-log $* exited $?"
+}
+
+@test "tally-log --help prints the usage on stdout and exits 0" {
+	run --separate-stderr tally-log --help
+	assert_success
+	assert_equal "$stderr" ""
+	assert_line --index 0 "usage: tally-log [options] MESSAGE"
+	assert_line --index 1 "       tally-log --stream [options] [--tee]"
+}
+
+@test "an event has every key in the documented order and the exact values" {
+	export BUILD_CORRELATION_ID=build-42 TRACEPARENT=$TP_VALID
+	log_to out.jsonl --level error --feature python-dev --version 3.13.1 \
+		--stage install --field who=me --num duration_ms=1234 \
+		--bool ok=false --num ratio=-1.25e-3 --meta platform=debian:trixie \
+		--meta arch=amd64 'Installing Python'
+	assert_json_lines out.jsonl
+	run jq -r 'keys_unsorted | join(",")' out.jsonl
+	assert_output "timestamp,level,correlation_id,trace_id,span_id,feature,version,stage,message,who,duration_ms,ok,ratio,metadata"
+	run jq -c 'del(.timestamp)' out.jsonl
+	assert_output '{"level":"ERROR","correlation_id":"build-42","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","feature":"python-dev","version":"3.13.1","stage":"install","message":"Installing Python","who":"me","duration_ms":1234,"ok":false,"ratio":-0.00125,"metadata":{"platform":"debian:trixie","arch":"amd64"}}'
+}
+
+@test "absent and empty options are left out, never written as empty strings" {
+	log_to a.jsonl hello
+	log_to b.jsonl --feature '' --version '' --stage '' --correlation-id '' \
+		--field empty= --meta empty= hello
+	log_to c.jsonl ''
+	for f in a.jsonl b.jsonl; do
+		assert_json_lines "$f"
+		run jq -c 'del(.timestamp)' "$f"
+		assert_output '{"level":"INFO","message":"hello"}'
+	done
+	assert_json_lines c.jsonl
+	run jq -c 'keys_unsorted' c.jsonl
+	assert_output '["timestamp","level"]'
+}
+
+@test "the timestamp is RFC 3339 UTC with milliseconds and within a few seconds of now" {
+	log_to out.jsonl now
+	run jq -e '.timestamp | test("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$")' out.jsonl
+	assert_success
+	run jq -e '(.timestamp[0:19] + "Z" | fromdateiso8601) - now | fabs < 5' out.jsonl
+	assert_success
+}
+
+@test "levels are accepted in any case and WARNING is WARN" {
+	local in want
+	for pair in debug:DEBUG Info:INFO WARN:WARN warning:WARN WaRnInG:WARN error:ERROR fatal:FATAL; do
+		in=${pair%%:*} want=${pair#*:}
+		log_to out.jsonl --level "$in" msg
+		run jq -r .level out.jsonl
+		assert_output "$want"
+	done
+	log_to out.jsonl msg
+	run jq -r .level out.jsonl
+	assert_output INFO
+}
+
+@test "an unknown level is a usage error" {
+	run --separate-stderr tally-log --level trace msg
+	assert_failure 100
+	assert_output ""
+	[[ $stderr == "tally-log: usage: "* ]] || fail "stderr: $stderr"
+}
+
+@test "the correlation id comes from BUILD_CORRELATION_ID unless --correlation-id is given" {
+	BUILD_CORRELATION_ID=from-env log_to a.jsonl m
+	BUILD_CORRELATION_ID=from-env log_to b.jsonl --correlation-id from-opt m
+	BUILD_CORRELATION_ID= log_to c.jsonl m
+	run jq -c '[.correlation_id]' a.jsonl b.jsonl c.jsonl
+	assert_output $'["from-env"]\n["from-opt"]\n[null]'
+	run jq -c 'has("correlation_id")' c.jsonl
+	assert_output false
+}
+
+@test "a valid TRACEPARENT adds trace_id and span_id" {
+	TRACEPARENT=$TP_VALID log_to a.jsonl m
+	TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00 log_to b.jsonl m
+	run jq -c '[.trace_id, .span_id]' a.jsonl b.jsonl
+	assert_output $'["4bf92f3577b34da6a3ce929d0e0e4736","00f067aa0ba902b7"]\n["0af7651916cd43dd8448eb211c80319c","b7ad6b7169203331"]'
+}
+
+@test "an invalid TRACEPARENT is ignored silently" {
+	local tp
+	for tp in '' garbage \
+		00-00000000000000000000000000000000-00f067aa0ba902b7-01 \
+		00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01 \
+		00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01 \
+		ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 \
+		00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra \
+		00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01 \
+		00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1; do
+		TRACEPARENT=$tp run --separate-stderr tally-log m
+		assert_success
+		assert_equal "$stderr" ""
+		printf '%s\n' "$output" >out.jsonl
+		run jq -c 'del(.timestamp)' out.jsonl
+		assert_output '{"level":"INFO","message":"m"}'
+	done
+}
+
+@test "an invalid --num is refused with exit 1 and nothing is written" {
+	local n
+	for n in 01 +1 .5 1. 1e NaN Infinity 0x10 '' ' 1' '1 ' -; do
+		run --separate-stderr tally-log --num "x=$n" -o out.jsonl msg
+		assert_failure 1
+		assert_output ""
+		[[ $stderr == "tally-log: fatal: --num x=$n: not a JSON number"* ]] || fail "stderr: $stderr"
+		[ ! -e out.jsonl ] || fail "--num x=$n created the output file"
+	done
+}
+
+@test "valid --num values are written as the same JSON numbers" {
+	log_to out.jsonl --num a=0 --num b=-0 --num c=1.5e10 --num d=1E+2 --num e=-1.25e-3 m
+	assert_json_lines out.jsonl
+	# The bytes after "message" are the numbers exactly as given.
+	run jq -c 'del(.timestamp, .level, .message)' out.jsonl
+	assert_output '{"a":0,"b":-0,"c":15000000000,"d":100,"e":-0.00125}'
+	run cut -d, -f4- out.jsonl
+	assert_output '"a":0,"b":-0,"c":1.5e10,"d":1E+2,"e":-1.25e-3}'
+}
+
+@test "--bool takes only true or false" {
+	log_to out.jsonl --bool a=true --bool b=false m
+	run jq -c '[.a, .b]' out.jsonl
+	assert_output '[true,false]'
+	run --separate-stderr tally-log --bool a=yes m
+	assert_failure 1
+	assert_output ""
+}
+
+@test "a repeated key keeps the last value at the place of the first" {
+	log_to out.jsonl --field a=1 --field b=2 --num a=3 --meta m=x --meta n=y --meta m=z msg
+	assert_json_lines out.jsonl
+	run jq -c 'del(.timestamp)' out.jsonl
+	assert_output '{"level":"INFO","message":"msg","a":3,"b":"2","metadata":{"m":"z","n":"y"}}'
+}
+
+@test "a field that names a built-in key is a usage error" {
+	local k
+	for k in timestamp level correlation_id trace_id span_id feature version stage message truncated metadata; do
+		run --separate-stderr tally-log --field "$k=x" msg
+		assert_failure 100
+		assert_output ""
+	done
+	log_to out.jsonl --meta level=x msg
+	run jq -c .metadata out.jsonl
+	assert_output '{"level":"x"}'
+}
+
+@test "usage errors print a usage line on stderr and exit 100" {
+	local args
+	while IFS= read -r args; do
+		eval "run --separate-stderr tally-log $args"
+		[ "$status" -eq 100 ] || fail "tally-log $args: status $status"
+		assert_output ""
+		[[ $stderr == "tally-log: usage: "* ]] || fail "tally-log $args: stderr $stderr"
+	done <<'EOF'
+
+--bogus msg
+one two
+--field novalue msg
+--field =v msg
+--meta novalue msg
+--num =1 msg
+--level
+--feature
+-o
+-o '' msg
+--stream msg
+--tee msg
+--stream --tee
+--level bogus msg
+EOF
+}
+
+@test "a field key with any bytes is escaped into a valid key" {
+	log_to out.jsonl --field $'q"\\\t\x01k=v' --meta $'\xff=w' msg
+	assert_json_lines out.jsonl
+	run jq -c 'del(.timestamp, .level, .message)' out.jsonl
+	assert_output '{"q\"\\\t\u0001k":"v","metadata":{"�":"w"}}'
+}
+
+@test "every byte 0x01-0xFF in a message gives valid JSON, invalid UTF-8 as U+FFFD" {
+	local i
+	: >ascii.bin
+	for i in $(seq 1 127); do printf "\\$(printf %03o "$i")" >>ascii.bin; done
+	cp ascii.bin all.bin
+	cp ascii.bin want.bin
+	for i in $(seq 128 255); do
+		printf "\\$(printf %03o "$i")" >>all.bin
+		printf '\357\277\275' >>want.bin
+	done
+	[ "$(wc -c <all.bin)" -eq 255 ] || fail "input is not 255 bytes"
+	log_to out.jsonl "$(cat all.bin)"
+	assert_json_lines out.jsonl
+	jq -j .message out.jsonl >got.bin
+	cmp got.bin want.bin
+	# The ASCII part alone is valid UTF-8 and comes back unchanged.
+	log_to ascii.jsonl "$(cat ascii.bin)"
+	assert_json_lines ascii.jsonl
+	jq -j .message ascii.jsonl >got-ascii.bin
+	cmp got-ascii.bin ascii.bin
+}
+
+@test "valid multi-byte UTF-8 comes back unchanged" {
+	local s=$'caf\xc3\xa9 \xe2\x82\xac \xef\xbf\xbf \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf \x7f'
+	log_to out.jsonl "$s"
+	assert_json_lines out.jsonl
+	run jq -j .message out.jsonl
+	assert_output "$s"
+}
+
+@test "invalid UTF-8 becomes U+FFFD per maximal subpart" {
+	local r=$'\xef\xbf\xbd' in want
+	while IFS=: read -r in want; do
+		log_to out.jsonl "$(printf "$in")"
+		assert_json_lines out.jsonl
+		run jq -j .message out.jsonl
+		assert_output "$(printf "$want" | sed "s/R/$r/g")"
+	done <<'EOF'
+a\300\200b:aRRb
+\340\200\200:RRR
+\360\200\200\200:RRRR
+\355\240\200:RRR
+\355\277\277:RRR
+\364\220\200\200:RRRR
+\365\366\367\370\371\372\373\374\375\376\377:RRRRRRRRRRR
+x\342\202:xR
+\342\202y:Ry
+\200:R
+\303\251\377\303\251:\303\251R\303\251
+a\361\200\200\341\200\302b\200c\200\277d:aRRRbRcRRd
+EOF
+}
+
+@test "-o appends one line per call to a file created 0644" {
+	umask 022
+	tally-log -o out.jsonl --field n=1 first
+	tally-log -o out.jsonl --field n=2 second
+	tally-log -o out.jsonl --field n=3 third
+	assert_json_lines out.jsonl
+	run jq -c '[.message, .n]' out.jsonl
+	assert_output $'["first","1"]\n["second","2"]\n["third","3"]'
+	run stat -c %a out.jsonl
+	assert_output 644
+}
+
+@test "20 concurrent writers of 200 lines each give 4000 whole lines" {
+	local w pids=
+	local pad
+	pad=$(printf '%03000d' 0)
+	for w in $(seq 1 20); do
+		(for i in $(seq 1 200); do
+			tally-log -o out.jsonl --num w="$w" --num i="$i" "$pad" || exit 1
+		done) &
+		pids="$pids $!"
+	done
+	for w in $pids; do wait "$w"; done
+	assert_json_lines out.jsonl
+	run wc -l <out.jsonl
+	assert_output 4000
+	run jq -s -c 'group_by(.w) | map([.[0].w, length, (map(.i) | unique | length)])' out.jsonl
+	assert_output "$(seq 1 20 | jq -s -c 'map([., 200, 200])')"
+}
+
+@test "a write failure exits 111" {
+	run --separate-stderr tally-log -o /nonexistent/dir/log.jsonl msg
+	assert_failure 111
+	[[ $stderr == "tally-log: fatal: unable to open /nonexistent/dir/log.jsonl: "* ]] || fail "stderr: $stderr"
+	if [ -w /dev/full ]; then
+		run --separate-stderr tally-log msg >/dev/full
+		run tally-log -o /dev/full msg
+		assert_failure 111
+		run sh -c 'printf "a\nb\n" | tally-log --stream -o /dev/full --tee'
+		assert_failure 111
+		assert_line --index 0 a
+		assert_line --index 1 b
+	fi
+}
+
+@test "--stream turns each line into one event, with or without a final newline" {
+	printf 'one\ntwo\n' | tally-log --stream --feature f >a.jsonl
+	printf 'one\ntwo' | tally-log --stream --feature f >b.jsonl
+	for f in a.jsonl b.jsonl; do
+		assert_json_lines "$f"
+		run jq -c 'del(.timestamp)' "$f"
+		assert_output $'{"level":"INFO","feature":"f","message":"one"}\n{"level":"INFO","feature":"f","message":"two"}'
+	done
+	printf '' | tally-log --stream >c.jsonl
+	[ ! -s c.jsonl ] || fail "empty input gave events"
+}
+
+@test "--stream strips CR before LF, keeps NUL bytes and skips empty lines" {
+	printf 'a\r\nb\0c\r\n\n\r\nd\re\n\r' | tally-log --stream >out.jsonl
+	assert_json_lines out.jsonl
+	run jq -c '.message' out.jsonl
+	assert_output $'"a"\n"b\\u0000c"\n"d\\re"\n"\\r"'
+}
+
+@test "--stream applies every option to every event" {
+	printf 'x\ny\n' | BUILD_CORRELATION_ID=c1 TRACEPARENT=$TP_VALID \
+		tally-log --stream --level warn --stage s --num n=1 --meta k=v >out.jsonl
+	assert_json_lines out.jsonl
+	run jq -c 'del(.timestamp)' out.jsonl
+	assert_output - <<'EOF'
+{"level":"WARN","correlation_id":"c1","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","stage":"s","message":"x","n":1,"metadata":{"k":"v"}}
+{"level":"WARN","correlation_id":"c1","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","stage":"s","message":"y","n":1,"metadata":{"k":"v"}}
+EOF
+}
+
+@test "--stream --tee copies stdin to stdout byte for byte while events go to -o" {
+	printf 'plain\n\0nul\r\n\xff\xfe bad utf8\n\n  spaced  \nno newline at end' >in.bin
+	tally-log --stream --tee -o out.jsonl <in.bin >tee.bin
+	cmp in.bin tee.bin
+	assert_json_lines out.jsonl
+	run jq -c .message out.jsonl
+	assert_output $'"plain"\n"\\u0000nul"\n"�� bad utf8"\n"  spaced  "\n"no newline at end"'
+}
+
+@test "--stream output parses for a large input of every byte value" {
+	head -c 300000 /dev/urandom >rand.bin
+	tally-log --stream <rand.bin >out.jsonl
+	assert_json_lines out.jsonl
+}
+
+@test "--stream writes events while its input is still open" {
+	mkfifo in.fifo
+	tally-log --stream -o out.jsonl <in.fifo &
+	local pid=$!
+	exec 3>in.fifo
+	printf 'first\n' >&3
+	wait_for_file out.jsonl 5 || fail "no event while input is open"
+	run jq -r .message out.jsonl
+	assert_output first
+	printf 'second\n' >&3
+	exec 3>&-
+	wait "$pid"
+	run jq -r .message out.jsonl
+	assert_output $'first\nsecond'
+}
+
+@test "a message longer than 65536 bytes is cut at a UTF-8 boundary and marked truncated" {
+	local a
+	a=$(head -c 65536 /dev/zero | tr '\0' a)
+	log_to exact.jsonl "$a"
+	run jq -c '[(.message | length), .truncated]' exact.jsonl
+	assert_output '[65536,null]'
+	log_to long.jsonl "${a}b"
+	run jq -c '[(.message | length), .truncated]' long.jsonl
+	assert_output '[65536,true]'
+	# 65535 bytes then a 3-byte character: the whole character goes.
+	log_to utf8.jsonl "${a:1}"$'\xe2\x82\xac'
+	assert_json_lines utf8.jsonl
+	run jq -c '[(.message | length), (.message | test("^a+$")), .truncated]' utf8.jsonl
+	assert_output '[65535,true,true]'
+}
+
+@test "a --stream line longer than 65536 bytes becomes several events, all but the last marked truncated" {
+	head -c 150000 /dev/zero | tr '\0' x >line.txt
+	printf '\nnext\n' >>line.txt
+	tally-log --stream <line.txt >out.jsonl
+	assert_json_lines out.jsonl
+	run jq -c '[(.message | length), .truncated]' out.jsonl
+	assert_output $'[65536,true]\n[65536,true]\n[18928,null]\n[4,null]'
+	jq -j .message out.jsonl | head -c 150000 >joined.txt
+	head -c 150000 line.txt | cmp - joined.txt
+}
+
+@test "at most 64 fields and 64 metadata pairs are accepted" {
+	local args=() m=()
+	for i in $(seq 1 64); do args+=(--field "k$i=v"); m+=(--meta "k$i=v"); done
+	log_to out.jsonl "${args[@]}" "${m[@]}" msg
+	run jq -c '[(keys | length), (.metadata | keys | length)]' out.jsonl
+	assert_output '[68,64]'
+	run --separate-stderr tally-log "${args[@]}" --num k65=1 msg
+	assert_failure 100
+	run --separate-stderr tally-log "${m[@]}" --meta k65=1 msg
+	assert_failure 100
+}

@@ -761,25 +761,22 @@ static int parse_labels(struct parser *ps)
 		ln = ps->p;
 		while (ps->p < ps->e && label_char((unsigned char)*ps->p))
 			ps->p++;
-		if (ps->p == ln)
+		i = (size_t)(ps->p - ln);
+		if (i == 0)
 			return refuse(ps->err, "expected a label name or '}' in the label set");
 		skip_blank(ps);
 		if (ps->p == ps->e || *ps->p != '=')
 			return refuse(ps->err, "expected '=' after label name %s",
-				shown(show, sizeof show, ln, (size_t)(ps->p - ln)));
+				shown(show, sizeof show, ln, i));
 		ps->p++;
 		skip_blank(ps);
 		if (ps->p == ps->e || *ps->p != '"')
 			return refuse(ps->err, "expected '\"' to start the value of label %s",
-				shown(show, sizeof show, ln, (size_t)(ps->p - ln)));
+				shown(show, sizeof show, ln, i));
 		ps->p++;
 		if (nl == PROM_MAX_LABELS)
 			return refuse(ps->err, "too many labels (more than %d)", PROM_MAX_LABELS);
 		ps->lab[nl].name = ln;
-		while (label_char((unsigned char)ln[ps->lab[nl].name_len = 0]) && 0)
-			;
-		for (i = 0; label_char((unsigned char)ln[i]); i++)
-			;
 		ps->lab[nl].name_len = i;
 		ps->voff[nl] = ps->scratch.len;
 		for (;;) {

@@ -306,7 +306,9 @@ EOF
 	assert_failure 111
 	[[ $stderr == "tally-log: fatal: unable to open /nonexistent/dir/log.jsonl: "* ]] || fail "stderr: $stderr"
 	if [ -w /dev/full ]; then
-		run --separate-stderr tally-log msg >/dev/full
+		run sh -c 'tally-log msg >/dev/full'
+		assert_failure 111
+		assert_output "tally-log: fatal: unable to write to stdout: No space left on device"
 		run tally-log -o /dev/full msg
 		assert_failure 111
 		run sh -c 'printf "a\nb\n" | tally-log --stream -o /dev/full --tee'
@@ -363,15 +365,15 @@ EOF
 
 @test "--stream writes events while its input is still open" {
 	mkfifo in.fifo
-	tally-log --stream -o out.jsonl <in.fifo &
+	tally-log --stream -o out.jsonl <in.fifo 3>&- &
 	local pid=$!
-	exec 3>in.fifo
-	printf 'first\n' >&3
+	exec 7>in.fifo
+	printf 'first\n' >&7
 	wait_for_file out.jsonl 5 || fail "no event while input is open"
 	run jq -r .message out.jsonl
 	assert_output first
-	printf 'second\n' >&3
-	exec 3>&-
+	printf 'second\n' >&7
+	exec 7>&-
 	wait "$pid"
 	run jq -r .message out.jsonl
 	assert_output $'first\nsecond'

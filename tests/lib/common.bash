@@ -27,7 +27,7 @@ tally_setup() {
 	for v in $(env | sed -n 's/^\(OTEL_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 	export TALLY_HOME=$TALLY_BUILD
 	export PATH=$TALLY_BUILD/bin:$PATH
-	cd "$BATS_TEST_TMPDIR" || return 1
+	cd "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}" || return 1
 }
 
 # run_sh SCRIPT [ARG...]: runs SCRIPT under the shell being tested, with

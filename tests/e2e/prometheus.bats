@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# End to end: the demo build's metrics, served by tally-httpd on 127.0.0.1,
+# scraped by a real Prometheus server and read back through its HTTP API.
+
+load ../lib/common
+
+setup_file() {
+	tally_setup
+	export DEMO_OUT=$BATS_FILE_TMPDIR/demo
+	sh "$TALLY_ROOT/examples/demo-build.sh" >"$BATS_FILE_TMPDIR/demo.out" 2>&1 || {
+		cat "$BATS_FILE_TMPDIR/demo.out" >&3
+		return 1
+	}
+
+	"$TALLY_BUILD/bin/tally-httpd" --listen 127.0.0.1:0 --dir "$DEMO_OUT/metrics" \
+		--port-file "$BATS_FILE_TMPDIR/httpd.port" 2>"$BATS_FILE_TMPDIR/httpd.err" &
+	echo $! >"$BATS_FILE_TMPDIR/httpd.pid"
+	wait_for_file "$BATS_FILE_TMPDIR/httpd.port" || return 1
+	read -r HTTPD_PORT <"$BATS_FILE_TMPDIR/httpd.port"
+
+	cat >"$BATS_FILE_TMPDIR/prometheus.yml" <<-EOF
+		global:
+		  scrape_interval: 1s
+		  scrape_timeout: 1s
+		scrape_configs:
+		  - job_name: tally
+		    static_configs:
+		      - targets: ['127.0.0.1:$HTTPD_PORT']
+	EOF
+	promtool check config "$BATS_FILE_TMPDIR/prometheus.yml" >/dev/null || return 1
+
+	# Prometheus cannot be given port 0: try free ports until one binds.
+	local try
+	for try in 1 2 3 4 5; do
+		PROM_PORT=$(free_port)
+		prometheus --config.file="$BATS_FILE_TMPDIR/prometheus.yml" \
+			--storage.tsdb.path="$BATS_FILE_TMPDIR/tsdb" \
+			--web.listen-address="127.0.0.1:$PROM_PORT" \
+			>"$BATS_FILE_TMPDIR/prometheus.log" 2>&1 &
+		echo $! >"$BATS_FILE_TMPDIR/prometheus.pid"
+		for _ in $(seq 200); do
+			curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1 && break 2
+			kill -0 "$(cat "$BATS_FILE_TMPDIR/prometheus.pid")" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
+	curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null || {
+		cat "$BATS_FILE_TMPDIR/prometheus.log" >&3
+		return 1
+	}
+	echo "$PROM_PORT" >"$BATS_FILE_TMPDIR/prometheus.port"
+}
+
+teardown_file() {
+	local f
+	for f in prometheus httpd; do
+		if [ -s "$BATS_FILE_TMPDIR/$f.pid" ]; then
+			kill "$(cat "$BATS_FILE_TMPDIR/$f.pid")" 2>/dev/null || true
+		fi
+	done
+}
+
+setup() {
+	read -r PROM_PORT <"$BATS_FILE_TMPDIR/prometheus.port"
+	read -r HTTPD_PORT <"$BATS_FILE_TMPDIR/httpd.port"
+	DEMO_OUT=$BATS_FILE_TMPDIR/demo
+}
+
+# query PROMQL: prints the JSON answer of Prometheus' instant-query API.
+query() {
+	curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1"
+}
+
+# wait_for_series PROMQL: waits (up to 30 s) until PROMQL returns a result.
+wait_for_series() {
+	local i
+	for i in $(seq 300); do
+		[ "$(query "$1" | jq '.data.result | length')" -gt 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "the demo build prints its summary and the scraped metrics" {
+	run cat "$BATS_FILE_TMPDIR/demo.out"
+	assert_line "== build summary =="
+	assert_line --regexp '^tally-helpers +success +0 +0 +[0-9]+\.[0-9]$'
+	assert_line --regexp '^legacy-parser +success +0 +[1-9][0-9]* +[0-9]+\.[0-9]$'
+	assert_line --regexp '^optional-mirror +failure +1 +0 +[0-9]+\.[0-9]$'
+	assert_line --regexp '^package +success +0 +0 +[0-9]+\.[0-9]$'
+	assert_line --regexp '^== scraped http://127\.0\.0\.1:[0-9]+/metrics ==$'
+}
+
+@test "every JSON line of the demo build parses and carries one correlation id" {
+	run sh -c "cat '$DEMO_OUT'/logs/json/*.jsonl | jq -e -r '.correlation_id' | sort -u"
+	assert_success
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" =~ ^build-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$ ]]
+}
+
+@test "the /metrics body of tally-httpd passes promtool check metrics" {
+	curl -fsS -o "$BATS_TEST_TMPDIR/body" "http://127.0.0.1:$HTTPD_PORT/metrics"
+	run promtool check metrics <"$BATS_TEST_TMPDIR/body"
+	assert_success
+	assert_output ""
+}
+
+@test "Prometheus scrapes tally-httpd: the target is up" {
+	wait_for_series 'up{job="tally"} == 1'
+	run sh -c "curl -fsS 'http://127.0.0.1:$PROM_PORT/api/v1/targets' | jq -r '.data.activeTargets[] | [.health, .lastError] | @tsv'"
+	assert_success
+	assert_output "up	"
+}
+
+@test "Prometheus has a container_build_duration_seconds series for every demo feature" {
+	wait_for_series 'container_build_duration_seconds'
+	run sh -c "query container_build_duration_seconds | jq -r '.data.result[].metric | .feature + \" \" + .status' | sort"
+	assert_success
+	expected=$(sed 's/: \([0-9]*\) errors.*/ \1/' "$DEMO_OUT/logs/master-summary.log" |
+		awk '{ print $1, ($2 > 0 ? "failure" : "success") }' | sort)
+	assert_output "$expected"
+	[ "${#lines[@]}" -eq 4 ]
+}
+
+@test "Prometheus sees the build's errors, warnings and feature count" {
+	wait_for_series 'container_features_installed'
+	run sh -c "query container_features_installed | jq -r '.data.result[0].value[1]'"
+	assert_output 4
+	run sh -c "query 'container_build_errors_total{feature=\"optional-mirror\"}' | jq -r '.data.result[0].value[1]'"
+	assert_output 1
+	run sh -c "query 'container_build_warnings_total{feature=\"legacy-parser\"} > 0' | jq -r '.data.result | length'"
+	assert_output 1
+	run sh -c "query container_healthcheck_status | jq -r '.data.result[0].value[1]'"
+	assert_output 1
+}

@@ -51,10 +51,17 @@ _tally_now_ms() {
 }
 
 # _tally_seconds MS: sets _tally_secs to MS milliseconds as seconds with one
-# decimal ("145.3"), rounded to the nearest tenth.
+# decimal ("145.3"), rounded to the nearest tenth, and _tally_secs_ms to the
+# exact seconds with three decimals ("145.312").
 _tally_seconds() {
 	_tally_secs=$((($1 + 50) / 100))
 	_tally_secs=$((_tally_secs / 10)).$((_tally_secs % 10))
+	_tally_secs_ms=$(($1 % 1000))
+	case $_tally_secs_ms in
+	? ) _tally_secs_ms=00$_tally_secs_ms ;;
+	?? ) _tally_secs_ms=0$_tally_secs_ms ;;
+	esac
+	_tally_secs_ms=$(($1 / 1000)).$_tally_secs_ms
 }
 
 # _tally_emit LEVEL MESSAGE: writes one console line on stderr and, while a
@@ -269,7 +276,7 @@ log_feature_end() {
 		_tally_json_feature_end "$status" "$dur"
 	fi
 	if command -v _tally_metrics_feature_end >/dev/null 2>&1; then
-		_tally_metrics_feature_end "$name" "$status" "$_tally_secs" \
+		_tally_metrics_feature_end "$name" "$status" "$_tally_secs_ms" \
 			"$_tally_feature_errors" "$_tally_feature_warnings"
 	fi
 	_tally_feature=

@@ -86,7 +86,7 @@ metrics_record_feature() {
 		--help-text "Total warnings during container build" \
 		--label feature="$feature" container_build_warnings_total "$warnings" || :
 	n=$(awk '{ sub(/: [0-9]+ errors.*$/, "") } !seen[$0]++ { n++ } END { print n + 0 }' \
-		"${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log" 2>/dev/null)
+		"${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log" 2>/dev/null) || n=0
 	"$_tally_tmetric" set -f "$file" --type gauge \
 		--help-text "Total number of features installed" \
 		container_features_installed "${n:-0}" || :

@@ -3,6 +3,7 @@
  * temporary file and rename(2) (skalibs openwritenclose). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>

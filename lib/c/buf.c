@@ -28,6 +28,7 @@ int buf_reserve(struct buf *b, size_t n)
 	}
 	b->p = p;
 	b->cap = cap;
+	b->p[b->len] = '\0';
 	return 0;
 }
 

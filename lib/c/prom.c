@@ -569,9 +569,7 @@ int prom_labels_key(struct prom_label *l, size_t n, const char *bound_name, int 
 	}
 	if (want_bound && !found)
 		return refuse(err, "missing label %s", bound_name);
-	if (buf_reserve(key, 0) < 0)
-		return -1;
-	return 0;
+	return buf_put(key, "", 0); /* NUL-terminated even when empty */
 }
 
 /* ---- the parser ------------------------------------------------------------ */
@@ -1006,6 +1004,8 @@ int prom_serialize(const struct prom_doc *d, struct buf *out)
 	char v[PROM_VALUE_BUFSZ];
 	size_t i, j;
 
+	if (buf_put(out, "", 0) < 0) /* NUL-terminated even when empty */
+		return -1;
 	for (i = 0; i < d->n; i++) {
 		f = &d->f[i];
 		if (f->help) {

@@ -121,7 +121,8 @@ void prom_doc_free(struct prom_doc *d);
 int prom_parse(struct prom_doc *d, const char *text, size_t n, struct prom_err *err);
 /* Appends d in text format: per family HELP (if any), TYPE (if typed),
  * then its samples, labels by name with le/quantile last, values by
- * prom_format_value(). Returns 0, or -1 with errno ENOMEM. */
+ * prom_format_value(). out->p is non-NULL afterwards even when nothing
+ * was appended. Returns 0, or -1 with errno ENOMEM. */
 int prom_serialize(const struct prom_doc *d, struct buf *out);
 
 /* Returns the family named exactly name, or NULL. */

@@ -71,6 +71,11 @@ query() {
 	curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1"
 }
 
+# qjq PROMQL FILTER: runs PROMQL and prints jq -r FILTER of the answer.
+qjq() {
+	query "$1" | jq -r "$2"
+}
+
 # wait_for_series PROMQL: waits (up to 30 s) until PROMQL returns a result.
 wait_for_series() {
 	local i
@@ -114,8 +119,9 @@ wait_for_series() {
 
 @test "Prometheus has a container_build_duration_seconds series for every demo feature" {
 	wait_for_series 'container_build_duration_seconds'
-	run sh -c "query container_build_duration_seconds | jq -r '.data.result[].metric | .feature + \" \" + .status' | sort"
+	run qjq container_build_duration_seconds '.data.result[].metric | .feature + " " + .status'
 	assert_success
+	output=$(printf '%s\n' "$output" | sort)
 	expected=$(sed 's/: \([0-9]*\) errors.*/ \1/' "$DEMO_OUT/logs/master-summary.log" |
 		awk '{ print $1, ($2 > 0 ? "failure" : "success") }' | sort)
 	assert_output "$expected"
@@ -124,12 +130,12 @@ wait_for_series() {
 
 @test "Prometheus sees the build's errors, warnings and feature count" {
 	wait_for_series 'container_features_installed'
-	run sh -c "query container_features_installed | jq -r '.data.result[0].value[1]'"
+	run qjq container_features_installed '.data.result[0].value[1]'
 	assert_output 4
-	run sh -c "query 'container_build_errors_total{feature=\"optional-mirror\"}' | jq -r '.data.result[0].value[1]'"
+	run qjq 'container_build_errors_total{feature="optional-mirror"}' '.data.result[0].value[1]'
 	assert_output 1
-	run sh -c "query 'container_build_warnings_total{feature=\"legacy-parser\"} > 0' | jq -r '.data.result | length'"
+	run qjq 'container_build_warnings_total{feature="legacy-parser"} > 0' '.data.result | length'
 	assert_output 1
-	run sh -c "query container_healthcheck_status | jq -r '.data.result[0].value[1]'"
+	run qjq container_healthcheck_status '.data.result[0].value[1]'
 	assert_output 1
 }

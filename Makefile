@@ -23,7 +23,7 @@ LIB_HDR := $(wildcard lib/c/*.h)
 UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 SHELL_LIBS := $(wildcard lib/base/*.sh) lib/runtime/metrics-exporter.sh
 SCRIPTS := $(SHELL_LIBS) lib/runtime/healthcheck examples/demo-build.sh \
-	tests/deps.sh tests/run.sh .ci/run
+	tests/deps.sh tests/run.sh tests/bench.sh .ci/run
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 STD := -std=c99 -D_DEFAULT_SOURCE
@@ -107,7 +107,7 @@ $(BUILD)/test/test_%: tests/c/test_%.c $(BUILD)/test/libtally.a $(LIB_HDR) $(wil
 unit: $(UNIT_BIN) ## build and run the C unit tests (ASan + UBSan)
 	@set -e; for t in $(UNIT_BIN); do echo "unit: $$t"; $$t; done
 
-test: deps-test all unit ## run every test: C units, helpers, libraries under each shell, Prometheus end to end
+test: deps-test all lint unit ## run every test: C units, helpers, libraries under each shell, Prometheus end to end
 	@TEST_SHELLS="$(TEST_SHELLS)" sh tests/run.sh
 
 deps-test:

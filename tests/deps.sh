@@ -51,6 +51,7 @@ fi
 [ -n "$missing" ] || exit 0
 
 # One package each, in a stable order.
+# shellcheck disable=SC2086
 pkgs=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
 pkgs=${pkgs% }
 
@@ -63,6 +64,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	exit 0
 fi
 
-printf 'tally: missing packages for `make %s`: %s\n' "$mode" "$pkgs" >&2
+printf 'tally: missing packages for "make %s": %s\n' "$mode" "$pkgs" >&2
 printf 'tally: install them with:\n  sudo apt-get update && sudo apt-get install -y %s\n' "$pkgs" >&2
 exit 1

@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2016
 # bench.sh: `make bench`. Times tally's helpers against the tools a user
 # would otherwise pick, in the same run, and prints the ratios.
 #
@@ -33,7 +34,7 @@ done
 printf 'bench: %s calls per measurement, from dash loops\n' "$n"
 
 # 1. One JSON event: tally-log vs jq -nc --arg.
-export N=$n BIN=$bin TMP=$tmp
+export N="$n" BIN="$bin" TMP="$tmp"
 s=$(now_ns)
 dash -c 'i=0; while [ $i -lt $N ]; do "$BIN/tally-log" --level INFO --feature f --field k=v -o "$TMP/a.jsonl" "message $i"; i=$((i+1)); done'
 e=$(now_ns)

@@ -253,43 +253,19 @@ static int bind_listen(const struct listen_spec *ls, char *name, size_t size)
 	return fd;
 }
 
-/* Writes "PORT\n" to file through file.tmp and rename(). Returns 0, or -1
- * with errno set (the temporary file removed). */
+/* Writes "PORT\n" to file atomically (atomic_replace). Returns 0, or -1
+ * with errno set. */
 static int write_port_file(const char *file, const char *port)
 {
-	struct buf tmp = { 0, 0, 0 };
 	char line[16];
-	int fd, err, n;
+	int n;
 
 	n = snprintf(line, sizeof line, "%s\n", port);
-	if (buf_puts(&tmp, file) < 0 || buf_puts(&tmp, ".tmp") < 0)
-		goto out_free;
-	fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		goto out_free;
-	if (write_all(fd, line, (size_t)n) < 0)
-		goto out_unlink;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto out_unlink;
+	if (n < 0 || (size_t)n >= sizeof line) {
+		errno = EINVAL;
+		return -1;
 	}
-	fd = -1;
-	if (rename(tmp.p, file) < 0)
-		goto out_unlink;
-	buf_free(&tmp);
-	return 0;
-
-out_unlink:
-	err = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp.p);
-	errno = err;
-out_free:
-	err = errno;
-	buf_free(&tmp);
-	errno = err;
-	return -1;
+	return atomic_replace(file, line, (size_t)n, 0);
 }
 
 /* Returns 1 if name is served: "*.prom", not hidden. */

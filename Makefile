@@ -23,7 +23,11 @@ LIB_HDR := $(wildcard lib/c/*.h)
 UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 SHELL_LIBS := $(wildcard lib/base/*.sh) lib/runtime/metrics-exporter.sh
 SCRIPTS := $(SHELL_LIBS) lib/runtime/healthcheck examples/demo-build.sh \
-	tests/deps.sh tests/run.sh tests/bench.sh .ci/run
+	tests/deps.sh tests/run.sh tests/bench.sh $(wildcard tests/bench/*.sh) .ci/run
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+# Seconds each fuzz target runs in `make fuzz`.
+FUZZ_LONG ?= 300
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 STD := -std=c99 -D_DEFAULT_SOURCE
@@ -51,7 +55,7 @@ TEST_LIB_OBJ := $(LIB_SRC:lib/c/%.c=$(BUILD)/test/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/test/%)
 
 .PHONY: all test demo bench lint install clean help deps-demo deps-test \
-	unit stage check-static
+	deps-bench unit stage fuzz fuzz-short
 
 # ---- all ---------------------------------------------------------------
 all: $(HELPERS:%=$(BUILD)/bin/%) stage ## build the helpers and stage /opt/tally's layout in build/
@@ -107,7 +111,28 @@ $(BUILD)/test/test_%: tests/c/test_%.c $(BUILD)/test/libtally.a $(LIB_HDR) $(wil
 unit: $(UNIT_BIN) ## build and run the C unit tests (ASan + UBSan)
 	@set -e; for t in $(UNIT_BIN); do echo "unit: $$t"; $$t; done
 
-test: deps-test all lint unit ## run every test: C units, helpers, libraries under each shell, Prometheus end to end
+# Fuzz targets: tests/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput and is
+# linked with lib/c (it must not #include a lib/c .c file; it may #include a
+# bin/*.c under a renamed main). Seeds live in tests/fuzz/corpus/NAME/; new
+# inputs go to build/fuzz/corpus/NAME/, never into the repository.
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	clang $(STD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Ilib/c -Ibin -o $@ $< $(LIB_SRC) -lm
+
+fuzz-short: $(FUZZ_BIN) ## run each fuzz target for FUZZ_SECONDS (part of make test)
+	@set -e; for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$n tests/fuzz/corpus/$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(BUILD)/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>$(BUILD)/fuzz/$$n.log || \
+	    { tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$n.log; done
+
+fuzz: ## run each fuzz target for FUZZ_LONG seconds (default 300)
+	@$(MAKE) fuzz-short FUZZ_SECONDS=$(FUZZ_LONG)
+
+test: deps-test all lint unit fuzz-short ## run every test: C units, fuzzing, helpers, libraries under each shell, Prometheus end to end
 	@TEST_SHELLS="$(TEST_SHELLS)" sh tests/run.sh
 
 deps-test:
@@ -115,6 +140,9 @@ deps-test:
 
 deps-demo:
 	@sh tests/deps.sh demo
+
+deps-bench:
+	@sh tests/deps.sh bench
 
 # ---- demo ----------------------------------------------------------------
 demo: deps-demo all ## run the main job: a real multi-feature build, logged, measured and scraped
@@ -129,7 +157,7 @@ lint: ## shellcheck -s sh every library and script; build the C with -Werror
 	  $(CC) $(STD) $(WARN) -Werror -O2 -Ilib/c -fsyntax-only $$f; done
 
 # ---- bench ---------------------------------------------------------------
-bench: all ## print speed ratios against the tools a user would otherwise pick
+bench: deps-bench all ## print speed ratios against the tools a user would otherwise pick
 	@sh tests/bench.sh
 
 clean: ## remove build/

@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh: makes sure what `make demo` or `make test` needs is installed.
 #
-# Usage: sh tests/deps.sh demo|test
+# Usage: sh tests/deps.sh demo|test|bench
 #
 # Checks for each needed command (and the bats helper libraries). When some
 # are missing: as root with apt-get, installs their Debian packages
@@ -11,9 +11,9 @@ set -u
 
 mode=${1-}
 case $mode in
-demo | test) ;;
+demo | test | bench) ;;
 *)
-	printf '%s\n' "deps.sh: usage: sh tests/deps.sh demo|test" >&2
+	printf '%s\n' "deps.sh: usage: sh tests/deps.sh demo|test|bench" >&2
 	exit 100
 	;;
 esac
@@ -34,7 +34,7 @@ need ar binutils
 need musl-gcc musl-tools
 need_file /usr/include/stdio.h libc6-dev
 need curl curl
-if [ "$mode" = test ]; then
+if [ "$mode" != demo ]; then
 	need bats bats
 	need_file /usr/lib/bats/bats-support/load.bash bats-support
 	need_file /usr/lib/bats/bats-assert/load.bash bats-assert
@@ -46,6 +46,19 @@ if [ "$mode" = test ]; then
 	need promtool prometheus
 	need prometheus prometheus
 	need python3 python3
+	need clang clang
+	# libFuzzer's runtime, whatever the clang version.
+	set -- /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a
+	need_file "$1" libclang-rt-14-dev
+	need prometheus-node-exporter prometheus-node-exporter
+	need readelf binutils
+	need flock util-linux
+fi
+if [ "$mode" = bench ]; then
+	need wrk wrk
+	need lighttpd lighttpd
+	need jo jo
+	need hyperfine hyperfine
 fi
 
 [ -n "$missing" ] || exit 0

@@ -78,5 +78,7 @@ int write_all(int fd, const void *p, size_t n);
 #include "json.h"    /* json.c: JSON string escaping and event lines */
 #include "prom.h"    /* prom.c, atomic.c: Prometheus text format, atomic files */
 #include "http.h"    /* http.c: HTTP request parsing and responses */
+#include "redact.h"  /* redact.c: secrets removed from log text */
+#include "textfile.h" /* textfile.c: merging and validating *.prom files */
 
 #endif

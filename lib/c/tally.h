@@ -80,5 +80,6 @@ int write_all(int fd, const void *p, size_t n);
 #include "http.h"    /* http.c: HTTP request parsing and responses */
 #include "redact.h"  /* redact.c: secrets removed from log text */
 #include "textfile.h" /* textfile.c: merging and validating *.prom files */
+#include "probe.h"   /* probe.c: TCP and HTTP liveness probes */
 
 #endif

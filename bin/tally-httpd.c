@@ -1,6 +1,9 @@
-/* tally-httpd: the tiny HTTP responder. Serves the *.prom files of a
- * metrics directory at /metrics and "ok" at /healthz, from one poll() loop
- * over non-blocking sockets (STYLE.md, "The daemon"). */
+/* tally-httpd: the tiny HTTP responder. Serves the merged, validated *.prom
+ * files of a metrics directory plus built-in families at /metrics (text
+ * 0.0.4 or OpenMetrics 1.0, identity or gzip), liveness at /healthz,
+ * readiness at /readyz, both as JSON at /health and a small page at /, from
+ * one poll() loop over non-blocking sockets (STYLE.md, "The daemon").
+ * Reference: docs/reference/tally-httpd.md */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -11,32 +14,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tally.h"
 
-#define SYNOPSIS "tally-httpd [--listen [ADDR]:PORT] [--dir DIR] [--port-file FILE]"
+#define SYNOPSIS "tally-httpd [--listen [ADDR]:PORT] [--dir DIR] [--port-file FILE] [--auth-file FILE]"
+/* Default whole time limit of --probe, in seconds. */
+#define HTTPD_PROBE_TIMEOUT_S 5
 
 #define HTTPD_DEFAULT_DIR "/var/lib/container-build/metrics"
+#define HTTPD_DEFAULT_LOG_DIR "/var/log/container-build"
 #define HTTPD_DEFAULT_PORT "9090"
 
 #define HTTPD_MAX_CONNS 256          /* open connections; more get 503 and close */
-#define HTTPD_IDLE_TIMEOUT_MS 10000  /* a request must arrive, a write progress, within this */
+#define HTTPD_IDLE_TIMEOUT_MS 10000  /* default: a keep-alive connection may idle this long */
+#define HTTPD_HEAD_TIMEOUT_MS 5000   /* default: a begun request head must be complete; else 408 */
+#define HTTPD_WRITE_TIMEOUT_MS 10000 /* a response write must progress within this; else close */
+#define HTTPD_MAX_TIMEOUT_S 3600     /* largest --idle-timeout / --head-timeout */
 #define HTTPD_LINGER_MS 2000         /* draining unread input before close, at most */
 #define HTTPD_LINGER_MAX 65536       /* bytes drained before close, at most */
-#define HTTPD_MAX_FILES 4096         /* *.prom files served; more are left out */
+#define HTTPD_MAX_REQUEST_BODY 1024  /* request body bytes tolerated (and discarded); more: 413 */
 #define HTTPD_MAX_BODY (32u << 20)   /* /metrics body bytes; more gives 503 */
 #define HTTPD_POLL_MAX_MS 1000       /* longest poll() sleep: bounds the signal race */
 #define HTTPD_ACCEPT_PAUSE_MS 100    /* no accept() for this long after EMFILE */
 #define HTTPD_BUF_KEEP 65536         /* a response buffer larger than this is freed */
-#define HTTPD_READ_CHUNK 65536       /* bytes per read() of a metrics file */
+#define HTTPD_PROC_REFRESH_MS 1000   /* process metrics are re-read at most this often */
+#define HTTPD_SUMMARY_MAX 65536      /* bytes of the build summary shown at / */
+#define HTTPD_AUTH_MAX 1024          /* bytes of the --auth-file line */
+#define HTTPD_PROC_STAT_MAX 4096     /* bytes read of /proc/PID/stat, /proc/stat */
 
-static const char ct_metrics[] = "text/plain; version=0.0.4; charset=utf-8";
+static const char ct_text04[] = "text/plain; version=0.0.4; charset=utf-8";
+static const char ct_om[] = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 static const char ct_text[] = "text/plain; charset=utf-8";
+static const char ct_json[] = "application/json";
+static const char ct_html[] = "text/html; charset=utf-8";
 static const char allow_get_head[] = "Allow: GET, HEAD\r\n";
+static const char auth_header[] = "WWW-Authenticate: Basic realm=\"tally\", charset=\"UTF-8\"\r\n";
 static const char full_response[] =
 	"HTTP/1.1 503 Service Unavailable\r\n"
 	"Content-Type: text/plain; charset=utf-8\r\n"
@@ -53,14 +71,22 @@ enum conn_state {
 	CONN_CLOSING  /* response sent and write side shut: draining, then close */
 };
 
+struct snap;
+
+/* One client. A response is out[0..head_len), then shared[0..shared_len)
+ * (a body held by snapshot snap, not copied), then out[head_len..). */
 struct conn {
 	enum conn_state state;
 	int fd;
 	int close_after;    /* close once the response in out is written */
-	long long deadline; /* CLOCK_MONOTONIC ms after which the connection is closed */
+	long long deadline; /* CLOCK_MONOTONIC ms after which the deadline acts */
 	size_t in_len;
-	size_t out_off;
+	size_t out_off;     /* bytes of the whole response written */
 	size_t drained;
+	size_t head_len;    /* bytes of out sent before shared */
+	struct snap *snap;  /* holds shared; NULL when shared_len is 0 */
+	const char *shared;
+	size_t shared_len;
 	struct buf out;
 	char in[HTTP_MAX_HEAD];
 };
@@ -74,17 +100,92 @@ struct listen_spec {
 	unsigned port;
 };
 
-static struct conn conns[HTTPD_MAX_CONNS];
-static volatile sig_atomic_t stop_flag;
-static const char *metrics_dir;
-static struct buf body; /* scratch: the /metrics body being assembled */
-static int dir_failing; /* the last /metrics request could not read the dir */
+/* Status codes counted in tally_httpd_requests_total{code}. */
+static const int counted_codes[] = {
+	200, 400, 401, 404, 405, 408, 413, 414, 431, 503, 505
+};
+#define NCODES (sizeof counted_codes / sizeof *counted_codes)
 
-/* Sets stop_flag; the only thing a signal does. */
+/* The built-in families served from memory; textfiles may not define them. */
+static const struct tf_reserved builtins[] = {
+	{ "container_uptime_seconds", PROM_GAUGE },
+	{ "container_start_time_seconds", PROM_GAUGE },
+	{ "process_cpu_seconds_total", PROM_COUNTER },
+	{ "process_resident_memory_bytes", PROM_GAUGE },
+	{ "process_virtual_memory_bytes", PROM_GAUGE },
+	{ "process_open_fds", PROM_GAUGE },
+	{ "process_max_fds", PROM_GAUGE },
+	{ "process_start_time_seconds", PROM_GAUGE },
+	{ "tally_httpd_requests_total", PROM_COUNTER },
+	{ "tally_httpd_scrapes_total", PROM_COUNTER },
+	{ "tally_httpd_connections", PROM_GAUGE },
+	{ "tally_httpd_connections_refused_total", PROM_COUNTER },
+	{ "tally_textfile_parses_total", PROM_COUNTER },
+	{ "tally_textfile_rebuilds_total", PROM_COUNTER },
+	{ "tally_textfile_files_skipped", PROM_GAUGE },
+};
+#define NBUILTINS (sizeof builtins / sizeof *builtins)
+#define NBUILTINS_MAX 16
+typedef char builtins_fit[NBUILTINS <= NBUILTINS_MAX ? 1 : -1];
+
+/* A gzip rendering of a snapshot's body, built on first use. */
+struct gzcache {
+	int built;
+	struct buf z;                  /* header + non-final deflate blocks */
+	uint32_t crc;                  /* CRC-32 of the uncompressed body */
+};
+
+/* The merged textfiles as of one rebuild, in both formats, shared by the
+ * connections still sending them (refs) and by cur. */
+struct snap {
+	int refs;
+	int om_ok;
+	struct buf body[2];            /* [0] text 0.0.4, [1] OpenMetrics (no # EOF) */
+	struct gzcache gz[2];
+};
+
+/* Process metrics, re-read at most every HTTPD_PROC_REFRESH_MS. */
+struct procinfo {
+	long long at;                  /* now_ms() of the last read; 0: never */
+	int ok;
+	double cpu, start;
+	double rss, vsize, fds, max_fds;
+};
+
+static struct conn conns[HTTPD_MAX_CONNS];
+static volatile sig_atomic_t stop_flag, reload_flag;
+static const char *metrics_dir, *auth_file, *log_dir;
+static long long idle_timeout_ms = HTTPD_IDLE_TIMEOUT_MS;
+static long long head_timeout_ms = HTTPD_HEAD_TIMEOUT_MS;
+static struct textfile tf;
+static int dir_failing;        /* the last refresh could not list the dir */
+static int dir_errno;
+static struct buf tail, ztail, scratch; /* per-response scratch buffers */
+static struct snap *cur;       /* the latest snapshot; NULL before the first */
+static struct buf meta[2][NBUILTINS_MAX]; /* HELP and TYPE lines per format */
+static struct buf proc_part[2]; /* the process families, per format */
+static char start_line[2][256];
+static struct buf auth_token;  /* base64 of "user:password"; empty: no auth */
+static struct procinfo proc;
+static int container_start_ok; /* container_start_s and boot_start_ticks known */
+static double container_start_s, container_start_boot_s;
+static unsigned long long requests[NCODES];
+static unsigned long long scrapes[2][2]; /* [openmetrics][gzip] */
+static unsigned long long refused, rebuilds;
+static size_t nconns;
+
+/* Sets stop_flag; the only thing SIGTERM and SIGINT do. */
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop_flag = 1;
+}
+
+/* Sets reload_flag; the only thing SIGHUP does. */
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_flag = 1;
 }
 
 /* Returns CLOCK_MONOTONIC in milliseconds. */
@@ -268,143 +369,456 @@ static int write_port_file(const char *file, const char *port)
 	return atomic_replace(file, line, (size_t)n, 0);
 }
 
-/* Returns 1 if name is served: "*.prom", not hidden. */
-static int is_prom_name(const char *name)
+/* ---- the container and the process, from /proc ------------------------------ */
+
+/* Reads at most HTTPD_PROC_STAT_MAX - 1 bytes of path into out, NUL-terminated.
+ * Returns the length, or -1 with errno set. */
+static ssize_t read_small(const char *path, char *out)
 {
-	size_t n = strlen(name);
+	ssize_t r, n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".prom") == 0;
-}
-
-/* qsort comparator: the strings the pointers point to, by strcmp. */
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Appends the regular file dir/name to out, plus a newline if its content
- * does not end with one. A file that vanished or cannot be read is skipped
- * (the latter with a warning). Returns 0, or -1 with errno E2BIG when out
- * would pass HTTPD_MAX_BODY, or ENOMEM. */
-static int append_file(int dfd, const char *name, struct buf *out)
-{
-	size_t start = out->len;
-	struct stat st;
-	ssize_t r;
-	int fd;
-
-	if (fstatat(dfd, name, &st, 0) < 0 || !S_ISREG(st.st_mode))
-		return 0;
-	fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			warn_sys("unable to open %s/%s", metrics_dir, name);
-		return 0;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		goto out_close;
-	for (;;) {
-		if (buf_reserve(out, HTTPD_READ_CHUNK) < 0)
-			goto out_fail;
-		r = read(fd, out->p + out->len, HTTPD_READ_CHUNK);
+	if (fd < 0)
+		return -1;
+	while (n < HTTPD_PROC_STAT_MAX - 1) {
+		r = read(fd, out + n, (size_t)(HTTPD_PROC_STAT_MAX - 1 - n));
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0) {
-			warn_sys("unable to read %s/%s", metrics_dir, name);
-			out->len = start;
+		if (r <= 0)
 			break;
-		}
-		if (r == 0)
-			break;
-		out->len += (size_t)r;
-		if (out->len > HTTPD_MAX_BODY) {
-			errno = E2BIG;
-			goto out_fail;
-		}
+		n += r;
 	}
-	if (out->len > start && out->p[out->len - 1] != '\n' &&
-	    buf_putc(out, '\n') < 0)
-		goto out_fail;
-	out->p[out->len] = '\0';
-out_close:
 	close(fd);
-	return 0;
-
-out_fail:
-	out->len = start;
-	close(fd);
-	return -1;
+	out[n] = '\0';
+	return n;
 }
 
-/* The metrics source: appends every regular "*.prom" file of dir (not
- * hidden, sorted by strcmp) to out, each ending in a newline, read afresh.
- * Returns 0, or -1 with errno set (opendir failed, E2BIG, ENOMEM). */
-static int read_metrics_dir(const char *dir, struct buf *out)
+/* Sets *v to field k (1-based, k >= 3) of a /proc/PID/stat line (fields
+ * counted after the last ')', which ends the command name). Returns 0, or
+ * -1 when the line is too short. */
+static int stat_field(const char *line, int k, unsigned long long *v)
 {
-	char **names;
-	size_t n = 0, i;
-	struct dirent *e;
-	DIR *d;
-	int rc = -1, err, skipped = 0;
+	const char *p = strrchr(line, ')');
+	char *end;
+	int i;
 
-	names = malloc(HTTPD_MAX_FILES * sizeof *names);
-	if (!names)
+	if (!p)
 		return -1;
-	d = opendir(dir);
-	if (!d)
-		goto out_free_names;
-	for (;;) {
-		errno = 0;
-		e = readdir(d);
-		if (!e) {
-			if (errno)
-				goto out_closedir;
+	p++;
+	for (i = 3; i <= k; i++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -1;
+		if (i == k)
 			break;
-		}
-		if (!is_prom_name(e->d_name))
-			continue;
-		if (n == HTTPD_MAX_FILES) {
-			skipped++;
-			continue;
-		}
-		names[n] = strdup(e->d_name);
-		if (!names[n])
-			goto out_closedir;
-		n++;
+		while (*p && *p != ' ')
+			p++;
 	}
-	if (skipped)
-		warnx_msg("%s: %d files past the first %d left out", dir,
-		          skipped, HTTPD_MAX_FILES);
-	qsort(names, n, sizeof *names, cmp_names);
-	for (i = 0; i < n; i++)
-		if (append_file(dirfd(d), names[i], out) < 0)
-			goto out_closedir;
-	rc = 0;
-
-out_closedir:
-	err = errno;
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	closedir(d);
-	errno = err;
-out_free_names:
-	err = errno;
-	free(names);
-	errno = err;
-	return rc;
+	errno = 0;
+	*v = strtoull(p, &end, 10);
+	return end == p || errno ? -1 : 0;
 }
 
-/* Appends a whole response to c->out (no body when head_only). Returns 0,
- * or -1 with errno ENOMEM. */
+/* Returns the boot time (seconds since the epoch) from /proc/stat, or -1. */
+static double boot_time(void)
+{
+	char text[HTTPD_PROC_STAT_MAX];
+	const char *p;
+
+	if (read_small("/proc/stat", text) < 0)
+		return -1;
+	p = strstr(text, "\nbtime ");
+	return p ? strtod(p + 7, NULL) : -1;
+}
+
+/* Returns CLOCK_BOOTTIME in seconds. */
+static double boot_now(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Sets *since_boot to the start of process pid in seconds after boot.
+ * Returns 0, or -1 when /proc does not say. */
+static int process_start(const char *pid, double *since_boot)
+{
+	char path[64], text[HTTPD_PROC_STAT_MAX];
+	unsigned long long ticks;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	snprintf(path, sizeof path, "/proc/%s/stat", pid);
+	if (hz <= 0 || read_small(path, text) < 0 || stat_field(text, 22, &ticks) < 0)
+		return -1;
+	*since_boot = (double)ticks / (double)hz;
+	return 0;
+}
+
+/* Learns when the container's first process (PID 1 of our PID namespace)
+ * started; container_start_ok stays 0 when /proc does not tell. */
+static void init_container_start(void)
+{
+	double bt = boot_time();
+
+	if (bt < 0 || process_start("1", &container_start_boot_s) < 0)
+		return;
+	container_start_s = bt + container_start_boot_s;
+	container_start_ok = 1;
+}
+
+/* Re-reads this process's metrics when the last read is older than
+ * HTTPD_PROC_REFRESH_MS. */
+static void proc_refresh(long long now)
+{
+	char text[HTTPD_PROC_STAT_MAX];
+	unsigned long long ut, st, vs, rss;
+	struct rlimit rl;
+	struct dirent *e;
+	long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	double since_boot, bt;
+	DIR *d;
+	int n = 0;
+
+	if (proc.at && now - proc.at < HTTPD_PROC_REFRESH_MS)
+		return;
+	proc.at = now;
+	proc.ok = 0;
+	if (hz <= 0 || page <= 0 || read_small("/proc/self/stat", text) < 0 ||
+	    stat_field(text, 14, &ut) < 0 || stat_field(text, 15, &st) < 0 ||
+	    stat_field(text, 23, &vs) < 0 || stat_field(text, 24, &rss) < 0 ||
+	    process_start("self", &since_boot) < 0 || (bt = boot_time()) < 0)
+		return;
+	proc.cpu = (double)(ut + st) / (double)hz;
+	proc.vsize = (double)vs;
+	proc.rss = (double)rss * (double)page;
+	proc.start = bt + since_boot;
+	d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	proc.fds = n - 1; /* less the directory's own descriptor */
+	proc.max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+		? (double)rl.rlim_cur : -1;
+	proc.ok = 1;
+}
+
+/* ---- built-in families ---------------------------------------------------------- */
+
+/* HELP texts of builtins[], same order. */
+static const char *const builtin_help[NBUILTINS] = {
+	"Seconds since the container's first process (PID 1) started.",
+	"Start time of the container's first process (PID 1), seconds since the epoch.",
+	"User and system CPU time of tally-httpd, in seconds.",
+	"Resident memory of tally-httpd, in bytes.",
+	"Virtual memory of tally-httpd, in bytes.",
+	"Open file descriptors of tally-httpd.",
+	"Maximum open file descriptors of tally-httpd (soft limit).",
+	"Start time of tally-httpd, seconds since the epoch.",
+	"HTTP requests answered by tally-httpd, by status code.",
+	"/metrics responses served, by format and content encoding.",
+	"Client connections open now.",
+	"Connections refused with 503 because HTTPD_MAX_CONNS were open.",
+	"*.prom files parsed since start; unchanged files are not parsed again.",
+	"Rebuilds of the merged metrics after a *.prom file changed.",
+	"*.prom files left out because the directory holds more than TF_MAX_FILES.",
+};
+
+/* Appends v in decimal. */
+static int put_u64(struct buf *b, unsigned long long v)
+{
+	char d[24];
+	size_t i = sizeof d;
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return buf_put(b, d + i, sizeof d - i);
+}
+
+/* Appends ms as seconds with three decimals ("12.034"). */
+static int put_ms(struct buf *b, unsigned long long ms)
+{
+	char frac[3];
+
+	frac[0] = (char)('0' + ms / 100 % 10);
+	frac[1] = (char)('0' + ms / 10 % 10);
+	frac[2] = (char)('0' + ms % 10);
+	if (put_u64(b, ms / 1000) < 0 || buf_putc(b, '.') < 0)
+		return -1;
+	return buf_put(b, frac, sizeof frac);
+}
+
+/* Appends "NAME{labels} v\n" of builtins[i] (labels "" for none), with the
+ * family's HELP and TYPE first when meta_too. */
+static int put_sample_u(struct buf *b, int om, size_t i, int meta_too, const char *labels,
+	unsigned long long v)
+{
+	if (meta_too && buf_put(b, meta[om][i].p, meta[om][i].len) < 0)
+		return -1;
+	if (buf_puts(b, builtins[i].name) < 0)
+		return -1;
+	if (*labels && (buf_putc(b, '{') < 0 || buf_puts(b, labels) < 0 || buf_putc(b, '}') < 0))
+		return -1;
+	return buf_putc(b, ' ') < 0 || put_u64(b, v) < 0 ? -1 : buf_putc(b, '\n');
+}
+
+/* Appends builtins[i]'s HELP, TYPE and one sample of value v (any double). */
+static int put_sample_d(struct buf *b, int om, size_t i, double v)
+{
+	char val[PROM_VALUE_BUFSZ];
+
+	prom_format_value(v, val);
+	return buf_put(b, meta[om][i].p, meta[om][i].len) < 0 ? -1
+		: buf_printf(b, "%s %s\n", builtins[i].name, val);
+}
+
+/* Builds meta[][] and the constant start-time lines; once at start. */
+static int init_builtins(void)
+{
+	char val[PROM_VALUE_BUFSZ];
+	size_t i;
+	int om;
+
+	for (om = 0; om < 2; om++) {
+		for (i = 0; i < NBUILTINS; i++)
+			if (textfile_put_meta(&meta[om][i], om, builtins[i].name, builtins[i].type,
+			                      builtin_help[i]) < 0)
+				return -1;
+		if (container_start_ok) {
+			prom_format_value(container_start_s, val);
+			snprintf(start_line[om], sizeof start_line[om], "%s%s %s\n",
+			         meta[om][1].p, builtins[1].name, val);
+		}
+	}
+	return 0;
+}
+
+/* Re-reads the process metrics when due and renders proc_part[]. */
+static int refresh_proc_part(void)
+{
+	long long at = proc.at;
+	int om;
+
+	proc_refresh(now_ms());
+	if (at == proc.at && proc_part[0].p)
+		return 0;
+	for (om = 0; om < 2; om++) {
+		struct buf *b = &proc_part[om];
+
+		buf_reset(b);
+		if (buf_put(b, "", 0) < 0)
+			return -1;
+		if (!proc.ok)
+			continue;
+		if (put_sample_d(b, om, 2, proc.cpu) < 0 || put_sample_d(b, om, 3, proc.rss) < 0 ||
+		    put_sample_d(b, om, 4, proc.vsize) < 0 || put_sample_d(b, om, 5, proc.fds) < 0 ||
+		    (proc.max_fds >= 0 && put_sample_d(b, om, 6, proc.max_fds) < 0) ||
+		    put_sample_d(b, om, 7, proc.start) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Appends the built-in families, in text format (om 0) or OpenMetrics. */
+static int put_builtins(struct buf *b, int om)
+{
+	static const char *const scrape_labels[2][2] = {
+		{ "encoding=\"identity\",format=\"text\"", "encoding=\"gzip\",format=\"text\"" },
+		{ "encoding=\"identity\",format=\"openmetrics\"", "encoding=\"gzip\",format=\"openmetrics\"" },
+	};
+	char lab[32];
+	size_t i;
+	int first = 1, x, z;
+
+	if (container_start_ok) {
+		double up = boot_now() - container_start_boot_s;
+
+		if (buf_put(b, meta[om][0].p, meta[om][0].len) < 0 ||
+		    buf_puts(b, "container_uptime_seconds ") < 0 ||
+		    put_ms(b, up > 0 ? (unsigned long long)(up * 1000) : 0) < 0 ||
+		    buf_putc(b, '\n') < 0 || buf_puts(b, start_line[om]) < 0)
+			return -1;
+	}
+	if (refresh_proc_part() < 0 || buf_put(b, proc_part[om].p, proc_part[om].len) < 0)
+		return -1;
+	for (i = 0; i < NCODES; i++) {
+		if (!requests[i])
+			continue;
+		snprintf(lab, sizeof lab, "code=\"%d\"", counted_codes[i]);
+		if (put_sample_u(b, om, 8, first, lab, requests[i]) < 0)
+			return -1;
+		first = 0;
+	}
+	if (first && buf_put(b, meta[om][8].p, meta[om][8].len) < 0)
+		return -1;
+	for (x = 0; x < 2; x++)
+		for (z = 0; z < 2; z++)
+			if (put_sample_u(b, om, 9, x + z == 0, scrape_labels[x][z], scrapes[x][z]) < 0)
+				return -1;
+	if (put_sample_u(b, om, 10, 1, "", nconns) < 0 ||
+	    put_sample_u(b, om, 11, 1, "", refused) < 0 ||
+	    put_sample_u(b, om, 12, 1, "", tf.parses) < 0 ||
+	    put_sample_u(b, om, 13, 1, "", rebuilds) < 0 ||
+	    put_sample_u(b, om, 14, 1, "", tf.skipped) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+/* Drops one reference to s, freeing it with the last. */
+static void snap_unref(struct snap *s)
+{
+	int i;
+
+	if (!s || --s->refs > 0)
+		return;
+	for (i = 0; i < 2; i++) {
+		buf_free(&s->body[i]);
+		buf_free(&s->gz[i].z);
+	}
+	free(s);
+}
+
+/* Makes a new cur from tf's freshly built bodies (taken over, not copied).
+ * Returns 0, or -1 with errno ENOMEM. */
+static int snap_take(void)
+{
+	struct snap *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return -1;
+	s->refs = 1;
+	s->om_ok = tf.om_ok;
+	s->body[0] = tf.text;
+	s->body[1] = tf.om;
+	memset(&tf.text, 0, sizeof tf.text);
+	memset(&tf.om, 0, sizeof tf.om);
+	if (buf_put(&s->body[0], "", 0) < 0 || buf_put(&s->body[1], "", 0) < 0) {
+		snap_unref(s);
+		return -1;
+	}
+	snap_unref(cur);
+	cur = s;
+	return 0;
+}
+
+/* ---- the metrics directory ---------------------------------------------------- */
+
+/* Brings tf and cur up to date. Returns 0, or -1 with errno set when the
+ * directory cannot be listed (warned once per failing spell) or ENOMEM. */
+static int refresh(void)
+{
+	size_t i;
+	int changed;
+
+	if (textfile_refresh(&tf, metrics_dir, &changed) < 0) {
+		if (errno == ENOMEM)
+			return -1;
+		if (!dir_failing)
+			warn_sys("unable to read directory %s", metrics_dir);
+		dir_failing = 1;
+		dir_errno = errno;
+		return -1;
+	}
+	dir_failing = 0;
+	if (!changed && cur)
+		return 0;
+	if (snap_take() < 0)
+		return -1;
+	rebuilds++;
+	for (i = 0; i < tf.n; i++)
+		if (tf.f[i].error)
+			warnx_msg("%s/%s left out: %s", metrics_dir, tf.f[i].name, tf.f[i].err);
+	if (tf.skipped)
+		warnx_msg("%s: %zu files past the first %d left out", metrics_dir,
+		          tf.skipped, TF_MAX_FILES);
+	return 0;
+}
+
+/* Builds g, the gzip rendering (header and non-final blocks) of
+ * body[0..n), unless built. Returns 0, or -1 with errno ENOMEM. */
+static int gz_static(struct gzcache *g, const char *body, size_t n)
+{
+	if (g->built)
+		return 0;
+	buf_reset(&g->z);
+	if (gz_header(&g->z) < 0 || gz_deflate(&g->z, body, n, 0) < 0)
+		return -1;
+	g->crc = gz_crc32(0, body, n);
+	g->built = 1;
+	return 0;
+}
+
+/* ---- responses ------------------------------------------------------------------ */
+
+/* A piece of a response body. */
+struct part {
+	const char *p;
+	size_t n;
+	int shared; /* 1: p lies in the snapshot cur; send it from there */
+};
+
+/* Counts one response with status in requests[]. */
+static void count_status(int status)
+{
+	size_t i;
+
+	for (i = 0; i < NCODES; i++)
+		if (counted_codes[i] == status)
+			requests[i]++;
+}
+
+/* Appends a whole response to c->out: the head, then (unless head_only)
+ * the n parts; a part with shared set is not copied but sent from the
+ * snapshot cur (at most one such part, and only parts after it are
+ * copied after it). Returns 0, or -1 with errno ENOMEM. */
+static int respond_parts(struct conn *c, int status, const char *ctype,
+	const char *extra, int head_only, const struct part *parts, size_t n)
+{
+	size_t len = 0, i;
+
+	for (i = 0; i < n; i++)
+		len += parts[i].n;
+	count_status(status);
+	if (http_put_response(&c->out, status, ctype, len, !c->close_after, extra) < 0)
+		return -1;
+	c->head_len = c->out.len;
+	if (head_only)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (parts[i].shared && parts[i].n) {
+			c->head_len = c->out.len;
+			c->shared = parts[i].p;
+			c->shared_len = parts[i].n;
+			c->snap = cur;
+			cur->refs++;
+		} else if (parts[i].n && buf_put(&c->out, parts[i].p, parts[i].n) < 0) {
+			return -1;
+		}
+	}
+	if (!c->shared_len)
+		c->head_len = c->out.len;
+	return 0;
+}
+
+/* Appends a response with one body piece. Returns 0, or -1 with errno. */
 static int respond(struct conn *c, int status, const char *ctype,
 	const char *data, size_t len, int head_only, const char *extra)
 {
-	if (http_put_response(&c->out, status, ctype, len, !c->close_after,
-	                      extra) < 0)
-		return -1;
-	if (!head_only && buf_put(&c->out, data, len) < 0)
-		return -1;
-	return 0;
+	struct part p;
+
+	p.p = data;
+	p.n = len;
+	p.shared = 0;
+	return respond_parts(c, status, ctype, extra, head_only, &p, 1);
 }
 
 /* Returns 1 if the request path equals the literal path lit. */
@@ -415,31 +829,260 @@ static int path_is(const struct http_request *req, const char *lit)
 	return req->path_len == n && memcmp(req->path, lit, n) == 0;
 }
 
+/* Returns 1 if the query of the target has a parameter named name
+ * ("name" or "name=..."). */
+static int has_param(const struct http_request *req, const char *name)
+{
+	const char *q = memchr(req->target, '?', req->target_len);
+	const char *e = req->target + req->target_len, *a;
+	size_t n = strlen(name);
+
+	if (!q)
+		return 0;
+	for (a = q + 1; a < e;) {
+		const char *amp = memchr(a, '&', (size_t)(e - a));
+		const char *end = amp ? amp : e;
+
+		if ((size_t)(end - a) >= n && !memcmp(a, name, n) &&
+		    ((size_t)(end - a) == n || a[n] == '='))
+			return 1;
+		a = end + 1;
+	}
+	return 0;
+}
+
 /* Appends the /metrics response to c->out. Returns 0, or -1 with errno. */
-static int respond_metrics(struct conn *c, int head_only)
+static int respond_metrics(struct conn *c, const struct http_request *req, int head_only)
 {
 	static const char unreadable[] = "metrics directory unreadable\n";
 	static const char too_large[] = "metrics too large\n";
+	struct part parts[2];
+	const struct buf *stat_body;
+	struct gzcache *g;
+	int om, gz;
+	uint32_t crc;
 
-	buf_reset(&body);
-	if (read_metrics_dir(metrics_dir, &body) < 0) {
+	if (refresh() < 0) {
 		if (errno == ENOMEM)
 			return -1;
-		if (errno == E2BIG) {
-			warnx_msg("%s: metrics larger than %u bytes", metrics_dir,
-			          HTTPD_MAX_BODY);
-			return respond(c, 503, ct_text, too_large,
-			               sizeof too_large - 1, head_only, NULL);
-		}
-		if (!dir_failing)
-			warn_sys("unable to read directory %s", metrics_dir);
-		dir_failing = 1;
 		return respond(c, 503, ct_text, unreadable, sizeof unreadable - 1,
 		               head_only, NULL);
 	}
-	dir_failing = 0;
-	return respond(c, 200, ct_metrics, body.p, body.len, head_only, NULL);
-	/* body keeps its memory for the next scrape */
+	om = cur->om_ok && http_wants_openmetrics(req->accept, req->accept_len);
+	gz = http_wants_gzip(req->accept_encoding, req->accept_encoding_len);
+	stat_body = &cur->body[om];
+	scrapes[om][gz]++; /* before the tail, so a scrape counts itself */
+	buf_reset(&tail);
+	if (put_builtins(&tail, om) < 0 || (om && buf_puts(&tail, "# EOF\n") < 0))
+		return -1;
+	if (stat_body->len + tail.len > HTTPD_MAX_BODY) {
+		warnx_msg("%s: metrics larger than %u bytes", metrics_dir, HTTPD_MAX_BODY);
+		return respond(c, 503, ct_text, too_large, sizeof too_large - 1,
+		               head_only, NULL);
+	}
+	if (!gz) {
+		parts[0].p = stat_body->p;
+		parts[0].n = stat_body->len;
+		parts[0].shared = 1;
+		parts[1].p = tail.p;
+		parts[1].n = tail.len;
+		parts[1].shared = 0;
+		return respond_parts(c, 200, om ? ct_om : ct_text04,
+			"Vary: Accept, Accept-Encoding\r\n", head_only, parts, 2);
+	}
+	g = &cur->gz[om];
+	if (gz_static(g, stat_body->p, stat_body->len) < 0)
+		return -1;
+	buf_reset(&ztail);
+	crc = gz_crc32(g->crc, tail.p, tail.len);
+	if (gz_deflate(&ztail, tail.p, tail.len, 1) < 0 ||
+	    gz_trailer(&ztail, crc, (uint64_t)stat_body->len + tail.len) < 0)
+		return -1;
+	parts[0].p = g->z.p;
+	parts[0].n = g->z.len;
+	parts[0].shared = 1;
+	parts[1].p = ztail.p;
+	parts[1].n = ztail.len;
+	parts[1].shared = 0;
+	return respond_parts(c, 200, om ? ct_om : ct_text04,
+		"Content-Encoding: gzip\r\nVary: Accept, Accept-Encoding\r\n",
+		head_only, parts, 2);
+}
+
+/* The readiness checks, in the order they are reported. */
+struct ready {
+	int dir_ok;
+	int hc_ok;
+	char dir_msg[TF_ERR_LEN + 64];
+	char hc_msg[TF_ERR_LEN + 64];
+};
+
+/* Runs the readiness checks into r. Returns 1 when all pass, else 0. */
+static int readiness(struct ready *r)
+{
+	const struct tf_file *f;
+	const struct prom_family *fam;
+
+	memset(r, 0, sizeof *r);
+	if (refresh() < 0) {
+		snprintf(r->dir_msg, sizeof r->dir_msg, "%s", strerror(dir_failing ? dir_errno : errno));
+		snprintf(r->hc_msg, sizeof r->hc_msg, "metrics directory unreadable");
+		return 0;
+	}
+	r->dir_ok = 1;
+	f = textfile_find(&tf, "healthcheck.prom");
+	if (!f) {
+		r->hc_ok = 1;
+		snprintf(r->hc_msg, sizeof r->hc_msg, "no result yet");
+	} else if (f->error) {
+		snprintf(r->hc_msg, sizeof r->hc_msg, "healthcheck.prom left out: %s", f->err);
+	} else if (!(fam = prom_family_find(&f->doc, "container_healthcheck_status")) ||
+	           fam->n == 0) {
+		r->hc_ok = 1;
+		snprintf(r->hc_msg, sizeof r->hc_msg, "no result yet");
+	} else if (fam->s[0].value == 1) {
+		r->hc_ok = 1;
+	} else {
+		char v[PROM_VALUE_BUFSZ];
+
+		prom_format_value(fam->s[0].value, v);
+		snprintf(r->hc_msg, sizeof r->hc_msg, "container_healthcheck_status is %s", v);
+	}
+	return r->dir_ok && r->hc_ok;
+}
+
+/* Appends the /readyz response: "ok" or, with ?verbose, one line per
+ * check in the Kubernetes style. Returns 0, or -1 with errno. */
+static int respond_readyz(struct conn *c, const struct http_request *req, int head_only)
+{
+	struct ready r;
+	int ok = readiness(&r);
+
+	buf_reset(&scratch);
+	if (has_param(req, "verbose")) {
+		if (buf_printf(&scratch, "[%c]metrics-dir %s%s%s\n", r.dir_ok ? '+' : '-',
+		        r.dir_ok ? "ok" : "failed", r.dir_ok ? "" : ": ", r.dir_msg) < 0 ||
+		    buf_printf(&scratch, "[%c]healthcheck %s%s%s\n", r.hc_ok ? '+' : '-',
+		        r.hc_ok ? "ok" : "failed", r.hc_ok ? "" : ": ", r.hc_ok ? "" : r.hc_msg) < 0)
+			return -1;
+	}
+	if (buf_puts(&scratch, ok ? (scratch.len ? "readyz check passed\n" : "ok\n")
+	                          : "readyz check failed\n") < 0)
+		return -1;
+	return respond(c, ok ? 200 : 503, ct_text, scratch.p, scratch.len, head_only, NULL);
+}
+
+/* Appends one check object of /health to scratch. */
+static int put_check(const char *name, int ok, const char *msg)
+{
+	if (buf_puts(&scratch, "{\"name\":") < 0 ||
+	    json_put_string(&scratch, name, strlen(name)) < 0 ||
+	    buf_printf(&scratch, ",\"status\":\"%s\"", ok ? "ok" : "failed") < 0)
+		return -1;
+	if (*msg && (buf_puts(&scratch, ",\"message\":") < 0 ||
+	    json_put_string(&scratch, msg, strlen(msg)) < 0))
+		return -1;
+	return buf_putc(&scratch, '}');
+}
+
+/* Appends the /health response: readiness as JSON with uptimes. */
+static int respond_health(struct conn *c, int head_only)
+{
+	char v[PROM_VALUE_BUFSZ];
+	struct ready r;
+	int ok = readiness(&r);
+
+	proc_refresh(now_ms());
+	buf_reset(&scratch);
+	if (buf_printf(&scratch, "{\"status\":\"%s\"", ok ? "ok" : "failed") < 0)
+		return -1;
+	if (container_start_ok) {
+		prom_format_value(boot_now() - container_start_boot_s, v);
+		if (buf_printf(&scratch, ",\"uptime_seconds\":%s", v) < 0)
+			return -1;
+		prom_format_value(container_start_s, v);
+		if (buf_printf(&scratch, ",\"start_time_seconds\":%s", v) < 0)
+			return -1;
+	}
+	if (proc.ok) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		prom_format_value((double)ts.tv_sec + ts.tv_nsec / 1e9 - proc.start, v);
+		if (buf_printf(&scratch, ",\"exporter_uptime_seconds\":%s", v) < 0)
+			return -1;
+	}
+	if (buf_puts(&scratch, ",\"checks\":[") < 0 ||
+	    put_check("metrics-dir", r.dir_ok, r.dir_msg) < 0 || buf_putc(&scratch, ',') < 0 ||
+	    put_check("healthcheck", r.hc_ok, r.hc_msg) < 0 || buf_puts(&scratch, "]}\n") < 0)
+		return -1;
+	return respond(c, ok ? 200 : 503, ct_json, scratch.p, scratch.len, head_only, NULL);
+}
+
+/* Appends s[0..n) to b with &, <, >, " and ' as HTML entities. */
+static int html_escape(struct buf *b, const char *s, size_t n)
+{
+	static const char *const ent[256] = {
+		['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;",
+		['"'] = "&quot;", ['\''] = "&#39;",
+	};
+	size_t i, run = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *e = ent[(unsigned char)s[i]];
+
+		if (!e)
+			continue;
+		if (buf_put(b, s + run, i - run) < 0 || buf_puts(b, e) < 0)
+			return -1;
+		run = i + 1;
+	}
+	return buf_put(b, s + run, n - run);
+}
+
+/* Appends the / page: links to the endpoints and the build summary. */
+static int respond_index(struct conn *c, int head_only)
+{
+	static const char top[] =
+		"<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">"
+		"<title>tally exporter</title></head>\n<body>\n<h1>tally exporter</h1>\n<ul>\n"
+		"<li><a href=\"/metrics\">/metrics</a>: Prometheus metrics</li>\n"
+		"<li><a href=\"/healthz\">/healthz</a>: liveness</li>\n"
+		"<li><a href=\"/readyz?verbose\">/readyz?verbose</a>: readiness, each check</li>\n"
+		"<li><a href=\"/health\">/health</a>: readiness and uptime as JSON</li>\n"
+		"</ul>\n<h2>Build summary</h2>\n";
+	struct buf path = { 0 }, text = { 0 };
+	int rc = -1, have;
+
+	buf_reset(&scratch);
+	if (buf_puts(&scratch, top) < 0 ||
+	    buf_printf(&path, "%s/master-summary.log", log_dir) < 0)
+		goto out;
+	have = file_read_all(path.p, HTTPD_SUMMARY_MAX, &text) == 0;
+	if (have && prom_utf8_ok(text.p ? text.p : "", text.len)) {
+		if (buf_puts(&scratch, "<pre>") < 0 ||
+		    html_escape(&scratch, text.p ? text.p : "", text.len) < 0 ||
+		    buf_puts(&scratch, "</pre>\n") < 0)
+			goto out;
+	} else if (buf_puts(&scratch, "<p>No build summary (") < 0 ||
+	           html_escape(&scratch, path.p, path.len) < 0 ||
+	           buf_puts(&scratch, have ? " is not UTF-8 text).</p>\n"
+	                                   : " is absent, unreadable or too large).</p>\n") < 0) {
+		goto out;
+	}
+	if (buf_puts(&scratch, "</body>\n</html>\n") < 0)
+		goto out;
+	rc = respond(c, 200, ct_html, scratch.p, scratch.len, head_only, NULL);
+out:
+	buf_free(&path);
+	buf_free(&text);
+	return rc;
+}
+
+/* Returns 1 if path p is served behind --auth-file. */
+static int needs_auth(const struct http_request *req)
+{
+	return auth_token.len && !path_is(req, "/healthz") && !path_is(req, "/readyz");
 }
 
 /* Appends the response to req to c->out. Returns 0, or -1 with errno. */
@@ -448,23 +1091,40 @@ static int handle_request(struct conn *c, const struct http_request *req)
 	static const char ok[] = "ok\n";
 	static const char not_found[] = "not found\n";
 	static const char not_allowed[] = "method not allowed\n";
+	static const char too_large[] = "request body too large\n";
+	static const char unauthorized[] = "unauthorized\n";
 	int head_only = req->method == HTTP_HEAD;
-	int known = path_is(req, "/metrics") || path_is(req, "/healthz");
+	int known = path_is(req, "/metrics") || path_is(req, "/healthz") ||
+	            path_is(req, "/readyz") || path_is(req, "/health") || path_is(req, "/");
 
 	c->close_after = !req->keep_alive || stop_flag;
+	if (req->chunked || req->content_length > HTTPD_MAX_REQUEST_BODY) {
+		c->close_after = 1;
+		return respond(c, 413, ct_text, too_large, sizeof too_large - 1, head_only, NULL);
+	}
 	if (!known)
 		return respond(c, 404, ct_text, not_found, sizeof not_found - 1,
 		               head_only, NULL);
 	if (req->method == HTTP_OTHER)
 		return respond(c, 405, ct_text, not_allowed,
 		               sizeof not_allowed - 1, 0, allow_get_head);
+	if (needs_auth(req) && !http_basic_ok(req->authorization, req->authorization_len,
+	                                      auth_token.p, auth_token.len))
+		return respond(c, 401, ct_text, unauthorized, sizeof unauthorized - 1,
+		               head_only, auth_header);
 	if (path_is(req, "/healthz"))
 		return respond(c, 200, ct_text, ok, sizeof ok - 1, head_only, NULL);
-	return respond_metrics(c, head_only);
+	if (path_is(req, "/readyz"))
+		return respond_readyz(c, req, head_only);
+	if (path_is(req, "/health"))
+		return respond_health(c, head_only);
+	if (path_is(req, "/"))
+		return respond_index(c, head_only);
+	return respond_metrics(c, req, head_only);
 }
 
-/* Appends the error response for a request the parser refused (status is
- * 400, 414, 431 or 505); the connection closes after it. */
+/* Appends the error response for a request the parser refused or that
+ * timed out (400, 408, 414, 431 or 505); the connection closes after it. */
 static int respond_refused(struct conn *c, int status)
 {
 	char text[64];
@@ -475,6 +1135,23 @@ static int respond_refused(struct conn *c, int status)
 	return respond(c, status, ct_text, text, (size_t)n, 0, NULL);
 }
 
+/* ---- connections ----------------------------------------------------------------- */
+
+/* Forgets c's response: its buffer and its share of a snapshot. */
+static void conn_reset_out(struct conn *c)
+{
+	if (c->out.cap > HTTPD_BUF_KEEP)
+		buf_free(&c->out);
+	else
+		buf_reset(&c->out);
+	snap_unref(c->snap);
+	c->snap = NULL;
+	c->shared = NULL;
+	c->shared_len = 0;
+	c->head_len = 0;
+	c->out_off = 0;
+}
+
 /* Closes c and frees its slot. */
 static void conn_close(struct conn *c)
 {
@@ -482,7 +1159,17 @@ static void conn_close(struct conn *c)
 	c->fd = -1;
 	c->state = CONN_FREE;
 	c->in_len = 0;
+	conn_reset_out(c);
 	buf_free(&c->out);
+	nconns--;
+}
+
+/* Starts writing what c->out holds. */
+static void conn_start_write(struct conn *c)
+{
+	c->state = CONN_WRITING;
+	c->out_off = 0;
+	c->deadline = now_ms() + HTTPD_WRITE_TIMEOUT_MS;
 }
 
 /* Parses what c has read. Returns 1 if a response is now in c->out (state
@@ -510,20 +1197,42 @@ static int conn_parse(struct conn *c)
 		conn_close(c);
 		return -1;
 	}
-	c->state = CONN_WRITING;
-	c->out_off = 0;
-	c->deadline = now_ms() + HTTPD_IDLE_TIMEOUT_MS;
+	conn_start_write(c);
 	return 1;
 }
 
-/* Writes what it can of c->out. Returns 1 when all is written, 0 when the
- * socket is full, -1 if c was closed. */
+/* Writes what it can of the response (out head, shared, out rest).
+ * Returns 1 when all is written, 0 when the socket is full, -1 if c was
+ * closed. */
 static int conn_flush(struct conn *c)
 {
+	size_t total = c->out.len + c->shared_len, off, k;
+	struct iovec iov[3];
 	ssize_t w;
+	int n;
 
-	while (c->out_off < c->out.len) {
-		w = write(c->fd, c->out.p + c->out_off, c->out.len - c->out_off);
+	while (c->out_off < total) {
+		const char *seg[3];
+		size_t len[3];
+
+		seg[0] = c->out.p;
+		len[0] = c->head_len;
+		seg[1] = c->shared;
+		len[1] = c->shared_len;
+		seg[2] = c->out.p + c->head_len;
+		len[2] = c->out.len - c->head_len;
+		off = c->out_off;
+		for (k = 0, n = 0; k < 3; k++) {
+			if (off >= len[k]) {
+				off -= len[k];
+				continue;
+			}
+			iov[n].iov_base = (void *)(seg[k] + off);
+			iov[n].iov_len = len[k] - off;
+			off = 0;
+			n++;
+		}
+		w = writev(c->fd, iov, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -533,13 +1242,9 @@ static int conn_flush(struct conn *c)
 			return -1;
 		}
 		c->out_off += (size_t)w;
-		c->deadline = now_ms() + HTTPD_IDLE_TIMEOUT_MS;
+		c->deadline = now_ms() + HTTPD_WRITE_TIMEOUT_MS;
 	}
-	if (c->out.cap > HTTPD_BUF_KEEP)
-		buf_free(&c->out);
-	else
-		buf_reset(&c->out);
-	c->out_off = 0;
+	conn_reset_out(c);
 	return 1;
 }
 
@@ -561,7 +1266,7 @@ static void conn_run(struct conn *c)
 			return;
 		}
 		c->state = CONN_READING;
-		c->deadline = now_ms() + HTTPD_IDLE_TIMEOUT_MS;
+		c->deadline = now_ms() + (c->in_len ? head_timeout_ms : idle_timeout_ms);
 		if (c->in_len == 0)
 			return;
 	}
@@ -579,6 +1284,8 @@ static void conn_read(struct conn *c)
 		conn_close(c); /* EOF (a partial request is dropped) or error */
 		return;
 	}
+	if (c->in_len == 0)
+		c->deadline = now_ms() + head_timeout_ms; /* a request head begins */
 	c->in_len += (size_t)r;
 	conn_run(c);
 }
@@ -600,6 +1307,23 @@ static void conn_drain(struct conn *c)
 		c->drained += (size_t)r;
 		if (c->drained > HTTPD_LINGER_MAX)
 			break;
+	}
+	conn_close(c);
+}
+
+/* Acts on c's passed deadline: a half-sent request head gets 408, any
+ * other state is closed. */
+static void conn_expire(struct conn *c)
+{
+	if (c->state == CONN_READING && c->in_len > 0) {
+		c->in_len = 0;
+		if (respond_refused(c, 408) < 0) {
+			conn_close(c);
+			return;
+		}
+		conn_start_write(c);
+		conn_run(c);
+		return;
 	}
 	conn_close(c);
 }
@@ -638,6 +1362,8 @@ static int accept_all(int lfd)
 			/* best effort: one non-blocking write, then close */
 			(void)!write(fd, full_response, sizeof full_response - 1);
 			close(fd);
+			refused++;
+			count_status(503);
 			continue;
 		}
 		c->fd = fd;
@@ -645,8 +1371,67 @@ static int accept_all(int lfd)
 		c->close_after = 0;
 		c->in_len = 0;
 		c->out_off = 0;
-		c->deadline = now_ms() + HTTPD_IDLE_TIMEOUT_MS;
+		c->deadline = now_ms() + idle_timeout_ms;
+		nconns++;
 	}
+}
+
+/* Reads --auth-file into auth_token (base64 of its first line, which must
+ * be "user:password"). Returns 0, or -1 with a message in msg. */
+static int load_auth(char *msg, size_t size)
+{
+	struct buf text = { 0 };
+	size_t n;
+	char *nl;
+	int rc = -1;
+
+	buf_reset(&auth_token);
+	if (!auth_file)
+		return 0;
+	if (file_read_all(auth_file, HTTPD_AUTH_MAX, &text) < 0) {
+		snprintf(msg, size, "unable to read %s: %s", auth_file, strerror(errno));
+		goto out;
+	}
+	n = text.len;
+	nl = text.p ? memchr(text.p, '\n', n) : NULL;
+	if (nl)
+		n = (size_t)(nl - text.p);
+	if (n && text.p[n - 1] == '\r')
+		n--;
+	if (n == 0 || !memchr(text.p, ':', n) || text.p[0] == ':') {
+		snprintf(msg, size, "%s: the first line must be USER:PASSWORD", auth_file);
+		goto out;
+	}
+	if (http_base64(&auth_token, text.p, n) < 0) {
+		snprintf(msg, size, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (text.p)
+		memset(text.p, 0, text.cap);
+	buf_free(&text);
+	return rc;
+}
+
+/* SIGHUP: re-reads --auth-file (keeping the old one if it fails) and drops
+ * every cached file, so the next request re-reads the directory. */
+static void reload(void)
+{
+	struct buf old = auth_token;
+	char msg[256];
+
+	memset(&auth_token, 0, sizeof auth_token);
+	if (load_auth(msg, sizeof msg) < 0) {
+		warnx_msg("reload: %s; keeping the previous credentials", msg);
+		buf_free(&auth_token);
+		auth_token = old;
+	} else {
+		buf_free(&old);
+	}
+	textfile_free(&tf);
+	textfile_init(&tf, builtins, NBUILTINS);
+	warnx_msg("reloaded on SIGHUP");
 }
 
 /* Serves on lfd until SIGTERM or SIGINT. */
@@ -659,6 +1444,10 @@ static void serve(int lfd)
 	int timeout, n;
 
 	while (!stop_flag) {
+		if (reload_flag) {
+			reload_flag = 0;
+			reload();
+		}
 		now = now_ms();
 		wake = now + HTTPD_POLL_MAX_MS;
 		np = 0;
@@ -708,7 +1497,7 @@ static void serve(int lfd)
 		now = now_ms();
 		for (i = 0; i < HTTPD_MAX_CONNS; i++)
 			if (conns[i].state != CONN_FREE && conns[i].deadline <= now)
-				conn_close(&conns[i]);
+				conn_expire(&conns[i]);
 	}
 }
 
@@ -717,10 +1506,14 @@ static void usage(void)
 {
 	static const char text[] =
 		"usage: " SYNOPSIS "\n"
+		"       [--idle-timeout SECONDS] [--head-timeout SECONDS]\n"
+		"       tally-httpd --probe URL [--probe-timeout SECONDS]\n"
 		"       tally-httpd --help\n"
 		"\n"
-		"Serves the Prometheus text files *.prom of DIR, concatenated, at\n"
-		"/metrics and \"ok\" at /healthz, over HTTP/1.1.\n"
+		"Serves the Prometheus text files *.prom of DIR, merged and checked, plus\n"
+		"built-in metrics at /metrics (text 0.0.4 or OpenMetrics 1.0, gzip on\n"
+		"request); \"ok\" at /healthz; readiness at /readyz (?verbose: each check);\n"
+		"the same as JSON at /health; and a page with the build summary at /.\n"
 		"\n"
 		"  --listen [ADDR]:PORT  listen on 127.0.0.1:9090, [::1]:9090, or :9090 for\n"
 		"                        every interface (default :$METRICS_PORT, and\n"
@@ -728,10 +1521,22 @@ static void usage(void)
 		"  --dir DIR             the metrics directory (default $TALLY_METRICS_DIR,\n"
 		"                        else " HTTPD_DEFAULT_DIR ")\n"
 		"  --port-file FILE      after binding, write the port and a newline to FILE\n"
+		"  --auth-file FILE      require HTTP basic authentication (first line of\n"
+		"                        FILE: USER:PASSWORD) on every path but /healthz, /readyz\n"
+		"  --idle-timeout S      close a keep-alive connection idle S seconds (10)\n"
+		"  --head-timeout S      answer 408 to a request head not complete in S s (5)\n"
+		"  --probe URL           do not serve: probe URL once and exit 0 when it\n"
+		"                        is healthy, 1 when not (reason on stderr):\n"
+		"                        tcp://HOST:PORT accepts a connection, or\n"
+		"                        http://HOST[:PORT][/PATH] answers 2xx or 3xx;\n"
+		"                        for HEALTHCHECK in exec form in images with no\n"
+		"                        shell\n"
+		"  --probe-timeout S     the probe's whole time limit (default 5)\n"
 		"  --help                print this help and exit\n"
 		"\n"
-		"Runs until SIGTERM or SIGINT (exit 0). Exit 100: usage error;\n"
-		"111: a system call failed (e.g. the address is in use).\n";
+		"Runs until SIGTERM or SIGINT (exit 0); SIGHUP re-reads the auth file and\n"
+		"every metrics file. Exit 100: usage error; 111: a system call failed\n"
+		"(e.g. the address is in use, the auth file is unreadable).\n";
 
 	if (write_all(1, text, sizeof text - 1) < 0)
 		die_sys(EXIT_SYS, "unable to write the help");
@@ -755,12 +1560,42 @@ static const char *opt_value(int argc, char **argv, int *i, const char *opt)
 	return argv[++*i];
 }
 
+/* Probes url within timeout_ms (probe_url) and returns the exit status:
+ * 0 healthy, 1 not (the reason on stderr), 100 for a URL it cannot probe. */
+static int probe_main(const char *url, long long timeout_ms)
+{
+	char why[256];
+	int r;
+
+	r = probe_url(url, (int)timeout_ms, why, sizeof why);
+	if (r < 0)
+		die_usage(SYNOPSIS " (%s)", why);
+	if (r > 0) {
+		warnx_msg("probe of %.512s failed: %s", url, why);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* Parses a timeout of 1..HTTPD_MAX_TIMEOUT_S seconds for option opt;
+ * returns it in milliseconds (dies with a usage error if invalid). */
+static long long parse_timeout(const char *opt, const char *v)
+{
+	unsigned port;
+
+	if (parse_port(v, &port) < 0 || port < 1 || port > HTTPD_MAX_TIMEOUT_S)
+		die_usage(SYNOPSIS " (%s '%.64s' is not 1 to %d seconds)", opt, v,
+		          HTTPD_MAX_TIMEOUT_S);
+	return (long long)port * 1000;
+}
+
 int main(int argc, char **argv)
 {
-	const char *listen_arg = NULL, *port_file = NULL, *v, *env;
+	const char *listen_arg = NULL, *port_file = NULL, *probe = NULL, *v, *env;
+	long long probe_timeout_ms = HTTPD_PROBE_TIMEOUT_S * 1000;
 	struct listen_spec ls;
 	struct sigaction sa;
-	char name[INET6_ADDRSTRLEN + 16], spec[16], portstr[8];
+	char name[INET6_ADDRSTRLEN + 16], spec[16], portstr[8], msg[256];
 	int i, lfd;
 
 	die_prog = "tally-httpd";
@@ -775,10 +1610,22 @@ int main(int argc, char **argv)
 			metrics_dir = v;
 		} else if ((v = opt_value(argc, argv, &i, "--port-file"))) {
 			port_file = v;
+		} else if ((v = opt_value(argc, argv, &i, "--auth-file"))) {
+			auth_file = v;
+		} else if ((v = opt_value(argc, argv, &i, "--idle-timeout"))) {
+			idle_timeout_ms = parse_timeout("--idle-timeout", v);
+		} else if ((v = opt_value(argc, argv, &i, "--head-timeout"))) {
+			head_timeout_ms = parse_timeout("--head-timeout", v);
+		} else if ((v = opt_value(argc, argv, &i, "--probe"))) {
+			probe = v;
+		} else if ((v = opt_value(argc, argv, &i, "--probe-timeout"))) {
+			probe_timeout_ms = parse_timeout("--probe-timeout", v);
 		} else {
 			die_usage(SYNOPSIS " (unexpected argument '%.64s')", argv[i]);
 		}
 	}
+	if (probe)
+		return probe_main(probe, probe_timeout_ms);
 	if (!listen_arg) {
 		env = getenv("METRICS_PORT");
 		if (!env || !*env)
@@ -797,6 +1644,10 @@ int main(int argc, char **argv)
 	}
 	if (!*metrics_dir)
 		die_usage(SYNOPSIS " (--dir is empty)");
+	env = getenv("BUILD_LOG_DIR");
+	log_dir = env && *env ? env : HTTPD_DEFAULT_LOG_DIR;
+	if (auth_file && load_auth(msg, sizeof msg) < 0)
+		die(EXIT_SYS, "%s", msg);
 
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
@@ -806,7 +1657,14 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
 		die_sys(EXIT_SYS, "unable to catch SIGTERM and SIGINT");
+	sa.sa_handler = on_hup;
+	if (sigaction(SIGHUP, &sa, NULL) < 0)
+		die_sys(EXIT_SYS, "unable to catch SIGHUP");
 
+	textfile_init(&tf, builtins, NBUILTINS);
+	init_container_start();
+	if (init_builtins() < 0)
+		die_sys(EXIT_SYS, "unable to allocate");
 	lfd = bind_listen(&ls, name, sizeof name);
 	if (lfd < 0)
 		die_sys(EXIT_SYS, "unable to listen on %s", name);
@@ -824,6 +1682,18 @@ int main(int argc, char **argv)
 		if (conns[i].state != CONN_FREE)
 			conn_close(&conns[i]);
 	close(lfd);
-	buf_free(&body);
+	textfile_free(&tf);
+	buf_free(&tail);
+	buf_free(&ztail);
+	buf_free(&scratch);
+	snap_unref(cur);
+	for (i = 0; i < 2; i++) {
+		size_t k;
+
+		buf_free(&proc_part[i]);
+		for (k = 0; k < NBUILTINS; k++)
+			buf_free(&meta[i][k]);
+	}
+	buf_free(&auth_token);
 	return EXIT_OK;
 }

@@ -169,6 +169,7 @@ static int parse_request_line(const char *p, size_t s, size_t e,
 
 /* What the header fields say about the connection and the body. */
 struct head_state {
+	struct http_request *req;
 	int conn_close;
 	int conn_keep_alive;
 	int have_length;
@@ -244,6 +245,16 @@ static int parse_field(const char *p, size_t s, size_t e, struct head_state *st)
 		return parse_length(p + vs, ve - vs, st);
 	else if (ieq(p + s, k - s, "transfer-encoding"))
 		st->chunked_or_te = 1;
+	else if (ieq(p + s, k - s, "accept") && !st->req->accept) {
+		st->req->accept = p + vs;
+		st->req->accept_len = ve - vs;
+	} else if (ieq(p + s, k - s, "accept-encoding") && !st->req->accept_encoding) {
+		st->req->accept_encoding = p + vs;
+		st->req->accept_encoding_len = ve - vs;
+	} else if (ieq(p + s, k - s, "authorization") && !st->req->authorization) {
+		st->req->authorization = p + vs;
+		st->req->authorization_len = ve - vs;
+	}
 	return 0;
 }
 
@@ -256,6 +267,7 @@ int http_parse_request(const char *p, size_t n, struct http_request *req)
 
 	memset(req, 0, sizeof *req);
 	memset(&st, 0, sizeof st);
+	st.req = req;
 
 	/* RFC 9112 2.2: ignore empty lines before the request line. */
 	for (;;) {
@@ -292,6 +304,8 @@ int http_parse_request(const char *p, size_t n, struct http_request *req)
 	}
 
 	req->has_body = st.chunked_or_te || (st.have_length && st.length > 0);
+	req->chunked = st.chunked_or_te;
+	req->content_length = st.have_length ? st.length : 0;
 	if (req->minor >= 1)
 		req->keep_alive = !st.conn_close;
 	else
@@ -307,6 +321,7 @@ const char *http_reason(int status)
 	case 200: return "OK";
 	case 204: return "No Content";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
@@ -352,4 +367,227 @@ out_truncate:
 	if (b->cap)
 		b->p[old] = '\0';
 	return -1;
+}
+
+/* One element of a comma-separated list: the token before ';' and q in
+ * thousandths (1000 when absent, -1 when malformed). */
+struct list_item {
+	const char *tok;
+	size_t tok_len;
+	const char *params;   /* after the token, up to the element's end */
+	size_t params_len;
+	int q;
+};
+
+/* Returns 1 for space or tab. */
+static int ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Parses a qvalue ("0", "0.5", "1.000") from s[0..n). Returns it in
+ * thousandths, or -1 if malformed. */
+static int parse_q(const char *s, size_t n)
+{
+	int q, scale = 100;
+	size_t i;
+
+	if (n == 0 || (s[0] != '0' && s[0] != '1'))
+		return -1;
+	q = (s[0] - '0') * 1000;
+	if (n == 1)
+		return q;
+	if (s[1] != '.' || n > 5)
+		return -1;
+	for (i = 2; i < n; i++, scale /= 10) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		q += (s[i] - '0') * scale;
+	}
+	return q > 1000 ? -1 : q;
+}
+
+/* Finds parameter name (lowercase) in params p[0..n) (";a=b;c=d");
+ * sets *val, *vn to its value without quotes. Returns 1 if found. */
+static int find_param(const char *p, size_t n, const char *name, const char **val,
+	size_t *vn)
+{
+	size_t i = 0, a, b, e;
+
+	while (i < n) {
+		while (i < n && (ows(p[i]) || p[i] == ';'))
+			i++;
+		a = i;
+		while (i < n && p[i] != '=' && p[i] != ';')
+			i++;
+		b = i;
+		while (b > a && ows(p[b - 1]))
+			b--;
+		if (i < n && p[i] == '=') {
+			i++;
+			while (i < n && ows(p[i]))
+				i++;
+			e = i;
+			if (i < n && p[i] == '"') {
+				e = ++i;
+				while (i < n && p[i] != '"')
+					i++;
+				*vn = i - e;
+				if (i < n)
+					i++;
+			} else {
+				while (i < n && p[i] != ';')
+					i++;
+				*vn = i - e;
+				while (*vn && ows(p[e + *vn - 1]))
+					(*vn)--;
+			}
+			if (ieq(p + a, b - a, name)) {
+				*val = p + e;
+				return 1;
+			}
+		}
+		while (i < n && p[i] != ';')
+			i++;
+	}
+	return 0;
+}
+
+/* Reads the element of list v[0..n) starting at *i into it and moves *i
+ * past it. Returns 0 at the end of the list. */
+static int next_item(const char *v, size_t n, size_t *i, struct list_item *it)
+{
+	size_t a, b, e;
+	const char *qv;
+	size_t qn;
+
+	while (*i < n && (ows(v[*i]) || v[*i] == ','))
+		(*i)++;
+	if (*i >= n)
+		return 0;
+	a = *i;
+	while (*i < n && v[*i] != ',') {
+		if (v[*i] == '"') { /* a quoted parameter may hold a comma */
+			(*i)++;
+			while (*i < n && v[*i] != '"')
+				(*i)++;
+		}
+		if (*i < n)
+			(*i)++;
+	}
+	e = *i;
+	for (b = a; b < e && v[b] != ';'; b++)
+		;
+	it->tok = v + a;
+	it->tok_len = b - a;
+	while (it->tok_len && ows(it->tok[it->tok_len - 1]))
+		it->tok_len--;
+	it->params = v + b;
+	it->params_len = e - b;
+	it->q = 1000;
+	if (find_param(it->params, it->params_len, "q", &qv, &qn))
+		it->q = parse_q(qv, qn);
+	return 1;
+}
+
+int http_wants_openmetrics(const char *v, size_t n)
+{
+	struct list_item it;
+	size_t i = 0;
+	int om = 0, text = 0;
+	const char *ver;
+	size_t vn;
+
+	if (!v)
+		return 0;
+	while (next_item(v, n, &i, &it)) {
+		if (it.q <= 0)
+			continue;
+		if (ieq(it.tok, it.tok_len, "application/openmetrics-text")) {
+			if (find_param(it.params, it.params_len, "version", &ver, &vn) &&
+			    !(vn == 5 && !memcmp(ver, "1.0.0", 5)))
+				continue;
+			if (it.q > om)
+				om = it.q;
+		} else if (ieq(it.tok, it.tok_len, "text/plain") ||
+		           ieq(it.tok, it.tok_len, "text/*") ||
+		           ieq(it.tok, it.tok_len, "*/*")) {
+			if (it.q > text)
+				text = it.q;
+		}
+	}
+	return om > 0 && om >= text;
+}
+
+int http_wants_gzip(const char *v, size_t n)
+{
+	struct list_item it;
+	size_t i = 0;
+	int gzip = -1, star = -1;
+
+	if (!v)
+		return 0;
+	while (next_item(v, n, &i, &it)) {
+		int q = it.q < 0 ? 0 : it.q;
+
+		if (ieq(it.tok, it.tok_len, "gzip") || ieq(it.tok, it.tok_len, "x-gzip")) {
+			if (q > gzip)
+				gzip = q;
+		} else if (it.tok_len == 1 && it.tok[0] == '*') {
+			if (q > star)
+				star = q;
+		}
+	}
+	if (gzip >= 0)
+		return gzip > 0;
+	return star > 0;
+}
+
+int http_base64(struct buf *b, const char *s, size_t n)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *u = (const unsigned char *)s;
+	char q[4];
+	size_t i;
+
+	if (buf_put(b, "", 0) < 0)
+		return -1;
+	for (i = 0; i < n; i += 3) {
+		unsigned long v = (unsigned long)u[i] << 16;
+		size_t left = n - i;
+
+		if (left > 1)
+			v |= (unsigned long)u[i + 1] << 8;
+		if (left > 2)
+			v |= u[i + 2];
+		q[0] = tab[(v >> 18) & 63];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = left > 1 ? tab[(v >> 6) & 63] : '=';
+		q[3] = left > 2 ? tab[v & 63] : '=';
+		if (buf_put(b, q, 4) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int http_equal_ct(const char *a, size_t an, const char *b, size_t bn)
+{
+	volatile unsigned char diff = an != bn;
+	size_t i;
+
+	for (i = 0; i < bn; i++)
+		diff |= (unsigned char)(b[i] ^ (i < an ? a[i] : 0));
+	return diff == 0;
+}
+
+int http_basic_ok(const char *v, size_t n, const char *want, size_t wn)
+{
+	size_t i = 0;
+
+	if (!v || n < 6 || !ieq(v, 5, "basic") || !ows(v[5]))
+		return 0;
+	for (i = 5; i < n && ows(v[i]); i++)
+		;
+	return http_equal_ct(v + i, n - i, want, wn);
 }

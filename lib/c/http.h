@@ -29,6 +29,14 @@ struct http_request {
 	int minor;              /* HTTP/1.minor: 0, or 1 for HTTP/1.1 and later 1.x */
 	int keep_alive;         /* 1 when the connection may stay open after the response */
 	int has_body;           /* 1 when Content-Length > 0 or Transfer-Encoding was sent */
+	unsigned long long content_length; /* Content-Length, 0 when absent */
+	int chunked;            /* 1 when Transfer-Encoding was sent (length unknown) */
+	const char *accept;     /* value of the first Accept field, trimmed; NULL if none */
+	size_t accept_len;
+	const char *accept_encoding; /* value of the first Accept-Encoding field; NULL if none */
+	size_t accept_encoding_len;
+	const char *authorization;   /* value of the first Authorization field; NULL if none */
+	size_t authorization_len;
 };
 
 /* Parses one request head from p[0..n). Returns the number of bytes it
@@ -50,5 +58,28 @@ const char *http_reason(int status);
  * with errno EINVAL (status outside 100..599) or ENOMEM. */
 int http_put_response(struct buf *b, int status, const char *content_type,
 	size_t content_length, int keep_alive, const char *extra_headers);
+
+/* Returns 1 when the Accept value v[0..n) prefers OpenMetrics 1.0.0
+ * (application/openmetrics-text with version 1.0.0 or none, q > 0 and
+ * not below the q of text/plain, text/ * and * / *), else 0 (text 0.0.4).
+ * v NULL means no Accept field: 0. */
+int http_wants_openmetrics(const char *v, size_t n);
+
+/* Returns 1 when the Accept-Encoding value v[0..n) accepts gzip (gzip or
+ * x-gzip with q > 0; or "*" with q > 0 when gzip is not named), else 0. */
+int http_wants_gzip(const char *v, size_t n);
+
+/* Appends the base64 (RFC 4648, padded) of s[0..n) to b. Returns 0, or -1
+ * with errno ENOMEM. */
+int http_base64(struct buf *b, const char *s, size_t n);
+
+/* Returns 1 when a[0..an) equals b[0..bn), else 0, in time that depends
+ * only on bn (the secret's length), not on where they differ. */
+int http_equal_ct(const char *a, size_t an, const char *b, size_t bn);
+
+/* Returns 1 when the Authorization value v[0..n) is "Basic TOKEN" (scheme
+ * in any case) with TOKEN equal to want[0..wn) (compared with
+ * http_equal_ct), else 0. */
+int http_basic_ok(const char *v, size_t n, const char *want, size_t wn);
 
 #endif

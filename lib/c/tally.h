@@ -81,5 +81,6 @@ int write_all(int fd, const void *p, size_t n);
 #include "redact.h"  /* redact.c: secrets removed from log text */
 #include "textfile.h" /* textfile.c: merging and validating *.prom files */
 #include "probe.h"   /* probe.c: TCP and HTTP liveness probes */
+#include "gzip.h"    /* gzip.c: gzip (RFC 1952) encoding for HTTP bodies */
 
 #endif

@@ -1,6 +1,6 @@
 /* test_http.c: unit tests of lib/c/http.c (request parser, response
- * builder) and of tally-httpd's pure helpers (--listen parsing, the metrics
- * directory reader). */
+ * builder, content negotiation, basic auth) and of tally-httpd's pure
+ * helpers (--listen parsing, number formatting, /proc stat fields). */
 #define main tally_httpd_main
 #include "../../bin/tally-httpd.c"
 #undef main
@@ -463,63 +463,121 @@ static void test_listen(void)
 	}
 }
 
-/* Writes the string data to dir/name; exits on failure. */
-static void put_file(const char *dir, const char *name, const char *data)
+static void test_negotiation(void)
 {
-	char path[512];
-	FILE *f;
+	static const char prom_accept[] =
+		"application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+		"version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+	static const struct {
+		const char *v;
+		int om;
+	} a[] = {
+		{ prom_accept, 1 },
+		{ "application/openmetrics-text; version=1.0.0; charset=utf-8", 1 },
+		{ "application/openmetrics-text", 1 },
+		{ "Application/OpenMetrics-Text;Version=\"1.0.0\"", 1 },
+		{ "application/openmetrics-text;version=0.0.1", 0 },
+		{ "application/openmetrics-text;version=1.0.0;q=0", 0 },
+		{ "text/plain;version=0.0.4", 0 },
+		{ "text/plain, application/openmetrics-text;q=0.9", 0 },
+		{ "application/openmetrics-text;q=0.5, */*;q=0.5", 1 },
+		{ "*/*", 0 },
+		{ "", 0 },
+		{ "garbage;;;,,,", 0 },
+		{ "application/openmetrics-text;q=2", 0 },
+	};
+	static const struct {
+		const char *v;
+		int gz;
+	} e[] = {
+		{ "gzip", 1 }, { "GZIP", 1 }, { "deflate, gzip;q=0.5", 1 }, { "x-gzip", 1 },
+		{ "gzip;q=0", 1 - 1 }, { "gzip;q=0.000", 0 }, { "identity", 0 }, { "*", 1 },
+		{ "*;q=0", 0 }, { "gzip;q=0, *", 0 }, { "br, *;q=0.1", 1 }, { "", 0 },
+		{ "gzip ; q=0", 0 },
+	};
+	size_t i;
 
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(1);
-	}
-	fputs(data, f);
-	fclose(f);
+	for (i = 0; i < sizeof a / sizeof *a; i++)
+		CHECK(http_wants_openmetrics(a[i].v, strlen(a[i].v)) == a[i].om,
+		      "Accept '%s' wants OpenMetrics %d", a[i].v, a[i].om);
+	CHECK(!http_wants_openmetrics(NULL, 0), "no Accept: text");
+	for (i = 0; i < sizeof e / sizeof *e; i++)
+		CHECK(http_wants_gzip(e[i].v, strlen(e[i].v)) == e[i].gz,
+		      "Accept-Encoding '%s' wants gzip %d", e[i].v, e[i].gz);
+	CHECK(!http_wants_gzip(NULL, 0), "no Accept-Encoding: identity");
 }
 
-static void test_metrics_dir(void)
+static void test_auth(void)
 {
-	char dir[] = "/tmp/test_http.XXXXXX", path[512];
+	static const struct {
+		const char *in, *out;
+	} b64[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "user:pass", "dXNlcjpwYXNz" },
+		{ "\xff\xfe", "//4=" },
+	};
 	struct buf b = { 0, 0, 0 };
-	int rc;
+	size_t i;
 
-	if (!mkdtemp(dir)) {
-		CHECK(0, "mkdtemp: %s", strerror(errno));
-		return;
+	for (i = 0; i < sizeof b64 / sizeof *b64; i++) {
+		buf_reset(&b);
+		CHECK(http_base64(&b, b64[i].in, strlen(b64[i].in)) == 0 &&
+		      eq(b.p, b.len, b64[i].out), "base64 of '%s'", b64[i].in);
 	}
-	metrics_dir = dir;
-	rc = read_metrics_dir(dir, &b);
-	CHECK(rc == 0 && b.len == 0, "empty directory: rc %d len %zu", rc, b.len);
-
-	put_file(dir, "b.prom", "b 2\n");
-	put_file(dir, "a.prom", "a 1");         /* no final newline */
-	put_file(dir, "B.prom", "B 0\n");       /* strcmp: 'B' < 'a' */
-	put_file(dir, "empty.prom", "");
-	put_file(dir, ".hidden.prom", "hidden 1\n");
-	put_file(dir, "c.prom.tmp", "tmp 1\n");
-	put_file(dir, "d.txt", "txt 1\n");
-	put_file(dir, ".prom", "dot 1\n");
-	snprintf(path, sizeof path, "%s/sub.prom", dir);
-	mkdir(path, 0755);
-	rc = read_metrics_dir(dir, &b);
-	CHECK(rc == 0 && eq(b.p, b.len, "B 0\na 1\nb 2\n"),
-	      "served files, in order: rc %d '%s'", rc, b.p ? b.p : "");
-
-	buf_reset(&b);
-	rc = read_metrics_dir("/nonexistent/tally", &b);
-	CHECK(rc == -1 && errno == ENOENT, "missing directory: rc %d", rc);
-
-	CHECK(is_prom_name("x.prom") && !is_prom_name(".x.prom") &&
-	      !is_prom_name(".prom") && !is_prom_name("x.prom.tmp") &&
-	      !is_prom_name("xprom"), "is_prom_name");
-
+	CHECK(http_equal_ct("abc", 3, "abc", 3), "equal");
+	CHECK(!http_equal_ct("abd", 3, "abc", 3), "differs at the end");
+	CHECK(!http_equal_ct("ab", 2, "abc", 3), "shorter");
+	CHECK(!http_equal_ct("abcd", 4, "abc", 3), "longer");
+	CHECK(!http_equal_ct("", 0, "abc", 3), "empty");
+	CHECK(http_basic_ok("Basic dXNlcjpwYXNz", 18, "dXNlcjpwYXNz", 12), "Basic token");
+	CHECK(http_basic_ok("basic   dXNlcjpwYXNz", 20, "dXNlcjpwYXNz", 12), "scheme in any case");
+	CHECK(!http_basic_ok("Bearer dXNlcjpwYXNz", 19, "dXNlcjpwYXNz", 12), "other scheme");
+	CHECK(!http_basic_ok("Basic dXNlcjpwYXN6", 18, "dXNlcjpwYXNz", 12), "wrong token");
+	CHECK(!http_basic_ok(NULL, 0, "dXNlcjpwYXNz", 12), "no header");
 	buf_free(&b);
-	buf_free(&body);
-	snprintf(path, sizeof path, "rm -rf '%s'", dir);
-	if (system(path) != 0)
-		CHECK(0, "cleanup of %s", dir);
+}
+
+static void test_headers(void)
+{
+	struct http_request req;
+	const char *r = "GET /metrics?verbose&x=1 HTTP/1.1\r\nAccept:  text/plain \r\n"
+		"Accept-Encoding: gzip\r\nAuthorization: Basic eA==\r\nAccept: other\r\n"
+		"Content-Length: 12\r\n\r\n";
+
+	CHECK(parse(r, &req) > 0, "parses");
+	CHECK(eq(req.accept, req.accept_len, "text/plain"), "first Accept, trimmed");
+	CHECK(eq(req.accept_encoding, req.accept_encoding_len, "gzip"), "Accept-Encoding");
+	CHECK(eq(req.authorization, req.authorization_len, "Basic eA=="), "Authorization");
+	CHECK(req.content_length == 12 && !req.chunked, "Content-Length 12");
+	CHECK(has_param(&req, "verbose") && has_param(&req, "x") && !has_param(&req, "verb"),
+	      "query parameters");
+	CHECK(parse("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &req) > 0 &&
+	      req.chunked && !req.accept, "chunked, no Accept");
+}
+
+static void test_formatting(void)
+{
+	struct buf b = { 0, 0, 0 };
+
+	put_u64(&b, 0);
+	buf_putc(&b, ' ');
+	put_u64(&b, 18446744073709551615ULL);
+	buf_putc(&b, ' ');
+	put_ms(&b, 0);
+	buf_putc(&b, ' ');
+	put_ms(&b, 1234567);
+	buf_putc(&b, ' ');
+	put_ms(&b, 5);
+	CHECK(eq(b.p, b.len, "0 18446744073709551615 0.000 1234.567 0.005"), "'%s'", b.p);
+	CHECK(stat_field("1 (a b) c) S 1 2 3 4", 5, &(unsigned long long){ 0 }) == 0,
+	      "comm with ') ' inside");
+	{
+		unsigned long long v = 0;
+
+		CHECK(stat_field("1 (x) S 7 8", 4, &v) == 0 && v == 7, "field 4 is 7");
+		CHECK(stat_field("1 (x) S 7 8", 9, &v) < 0, "too short");
+	}
+	buf_free(&b);
 }
 
 int main(void)
@@ -534,7 +592,10 @@ int main(void)
 	test_limits();
 	test_response();
 	test_listen();
-	test_metrics_dir();
+	test_negotiation();
+	test_auth();
+	test_headers();
+	test_formatting();
 	printf("test_http: %d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }

@@ -24,10 +24,11 @@ teardown() {
 	$TEST_SHELL "$EXP" --listen "127.0.0.1:$port" 2>"$BATS_TEST_TMPDIR/err" &
 	PID=$!
 	for _ in $(seq 100); do curl -fsS -o body "http://127.0.0.1:$port/metrics" 2>/dev/null && break; sleep 0.05; done
-	run cat body
+	run grep -A2 -x '# HELP demo_total A demo.' body
 	assert_output "$(cat "$TALLY_METRICS_DIR/a.prom")"
 	run promtool check metrics <body
 	assert_success
+	assert_output ''
 }
 
 @test "metrics-exporter runs the app beside the exporter and returns the app's exit status" {

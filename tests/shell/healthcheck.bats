@@ -253,3 +253,24 @@ healthcheck passed"
 	assert_success
 	assert_line --index 0 "healthcheck: the container healthcheck, for Docker HEALTHCHECK and"
 }
+
+@test "the built-in tcp and http checks probe a live server through tally-httpd --probe" {
+	mkdir served
+	tally-httpd --listen 127.0.0.1:0 --dir served --port-file port 2>/dev/null &
+	PID=$!
+	wait_for_file port
+	read -r port <port
+	closed=$(free_port)
+	run $TEST_SHELL "$HC" --dir /nonexistent --tcp "127.0.0.1:$port" --tcp "127.0.0.1:$closed" \
+		--http "http://127.0.0.1:$port/healthz" --http "http://127.0.0.1:$port/nope"
+	assert_failure 1
+	assert_output "[+]tcp:127.0.0.1:$port ok
+[-]tcp:127.0.0.1:$closed failed: cannot connect to 127.0.0.1: Connection refused
+[+]http:http://127.0.0.1:$port/healthz ok
+[-]http:http://127.0.0.1:$port/nope failed: HTTP status 404
+healthcheck failed: 2 of 4 checks failed"
+	run $TEST_SHELL "$HC" --dir /nonexistent --quick --tcp "127.0.0.1:$port" --http "http://127.0.0.1:$port/nope"
+	assert_success
+	assert_output "[+]tcp:127.0.0.1:$port ok
+healthcheck passed"
+}

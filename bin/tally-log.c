@@ -1,13 +1,19 @@
 /* tally-log: the JSON-log emitter. Writes one JSON object per event, one
  * event per line, to stdout or appended to a file; with --stream, every line
- * of stdin becomes an event. docs/reference/tally-log.md is the contract. */
+ * of stdin becomes an event; with --run, it runs one command of a build and
+ * does the whole per-command job of log_command (console, text log, JSON
+ * events, warning count, duration, exit status) in this one process. Every
+ * string from outside is redacted (lib/c/redact.h) unless TALLY_REDACT=0.
+ * docs/reference/tally-log.md is the contract. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,14 +39,24 @@
  * are written once OUT_FLUSH bytes are pending, and before every read. */
 #define IN_CAP (4 * TALLY_LOG_MAX_LINE)
 #define OUT_FLUSH (128 * 1024)
+/* With redaction on, the console and text-log copy of a stream is written
+ * a line at a time; a partial line is written anyway once no input came
+ * for IDLE_FLUSH_MS (progress bars). */
+#define IDLE_FLUSH_MS 100
+/* Length of the --result line, newline included: "STATUS MS WARNINGS"
+ * padded with spaces. */
+#define RESULT_LEN 64
 
 static const char usage_text[] =
 "usage: tally-log [options] MESSAGE\n"
 "       tally-log --stream [options] [--tee]\n"
+"       tally-log --run [options] -- COMMAND [ARG...]\n"
+"       tally-log --run --status-file FILE [options]\n"
 "       tally-log --help\n"
 "Writes one JSON log event per line (RFC 8259, UTF-8) to stdout, or appends\n"
 "it to FILE with one write() per line. With --stream, each line of stdin\n"
-"becomes one event.\n"
+"becomes one event. With --run, runs COMMAND (or reads a command's output\n"
+"from stdin and its status from --status-file) as log_command does.\n"
 "\n"
 "Options (VALUE may also be given as --opt=VALUE):\n"
 "  --level L             DEBUG, INFO (default), WARN (WARNING), ERROR, FATAL;\n"
@@ -53,21 +69,38 @@ static const char usage_text[] =
 "  --num K=N             number field K; N must be an RFC 8259 number\n"
 "  --bool K=true|false   boolean field K\n"
 "  --meta K=V            string K of the \"metadata\" object (repeatable)\n"
-"  -o FILE               append to FILE (created with mode 0644)\n"
+"  -o FILE               append the JSON to FILE (created with mode 0644)\n"
+"  --console             also print \"[HH:MM:SS] LEVEL message\" on stderr\n"
+"  --text-log FILE       also append \"[HH:MM:SS] LEVEL message\" to FILE\n"
 "  --stream              one event per line of stdin\n"
-"  --tee                 with --stream and -o: copy stdin to stdout unchanged\n"
+"  --tee                 with --stream and -o: copy stdin to stdout\n"
+"  --run                 run COMMAND: output to stdout, --text-log and events\n"
+"  --command DESC        with --run: the description (field \"command\")\n"
+"  --status-file FILE    with --run: read the output from stdin, then the\n"
+"                        exit status from FILE\n"
+"  --result FILE         with --run: write \"STATUS DURATION_MS WARNINGS\" to FILE\n"
+"  --record FILE         with --run: append one tab-separated line to FILE\n"
 "  --help                print this text and exit\n"
 "  --                    end of options (for a MESSAGE that starts with -)\n"
 "\n"
-"A repeated key keeps the last value, at the place of the first.\n"
-"Environment: BUILD_CORRELATION_ID, TRACEPARENT (W3C Trace Context).\n"
+"JSON goes to -o FILE, else to stdout unless --console, --text-log or --run\n"
+"is given. A repeated key keeps the last value, at the place of the first.\n"
+"Secrets are replaced by [REDACTED] everywhere unless TALLY_REDACT=0.\n"
+"Environment: BUILD_CORRELATION_ID, TRACEPARENT (W3C Trace Context),\n"
+"TALLY_REDACT, NO_COLOR.\n"
 "Exit status: 0 ok, 1 a --num or --bool value refused, 100 usage error,\n"
-"111 a system call failed.\n";
+"111 a system call failed; --run: the command's status (126, 127,\n"
+"128+signal as a shell reports them).\n";
 
 /* Keys tally-log writes itself; --field/--num/--bool may not use them. */
 static const char *const builtin_keys[] = {
 	"timestamp", "level", "correlation_id", "trace_id", "span_id",
 	"feature", "version", "stage", "message", "truncated", "metadata",
+};
+/* Keys the --run events add; --field/--num/--bool may not use them with
+ * --run. */
+static const char *const run_keys[] = {
+	"command", "exit_code", "duration_ms", "warning_count",
 };
 
 static const char *const level_names[] = {
@@ -92,8 +125,17 @@ struct opts {
 	const char *correlation_id;
 	const char *out_path;
 	const char *message;
+	const char *text_log;
+	const char *command;
+	const char *status_file;
+	const char *result;
+	const char *record;
+	char **cmd;          /* --run: the command and its arguments */
 	int stream;
 	int tee;
+	int console;
+	int run;
+	int redact;
 	struct kv fields[TALLY_LOG_MAX_FIELDS];
 	size_t nfields;
 	size_t nfield_opts;
@@ -102,11 +144,12 @@ struct opts {
 	size_t nmeta_opts;
 };
 
-/* What every event shares: the keys after "timestamp" and before
- * "message" (head), and the keys after it up to the newline (tail). */
+/* What every event shares: the keys after "level" and before "message"
+ * (head), and the keys after it up to the newline (tail). */
 struct event_tmpl {
 	struct buf head;
 	struct buf tail;
+	int redact;
 };
 
 /* The last whole second formatted, so most timestamps cost one
@@ -152,6 +195,17 @@ static int is_builtin_key(const char *k, size_t n)
 
 	for (i = 0; i < sizeof builtin_keys / sizeof builtin_keys[0]; i++)
 		if (strlen(builtin_keys[i]) == n && memcmp(builtin_keys[i], k, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Returns 1 when k[0..n) is one of the keys --run events add. */
+static int is_run_key(const char *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof run_keys / sizeof run_keys[0]; i++)
+		if (strlen(run_keys[i]) == n && memcmp(run_keys[i], k, n) == 0)
 			return 1;
 	return 0;
 }
@@ -250,6 +304,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->level = "INFO";
+	o->redact = redact_enabled();
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -271,6 +326,20 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->stream = 1;
 		} else if (strcmp(a, "--tee") == 0) {
 			o->tee = 1;
+		} else if (strcmp(a, "--console") == 0) {
+			o->console = 1;
+		} else if (strcmp(a, "--run") == 0) {
+			o->run = 1;
+		} else if ((v = opt_value(argv, argc, &i, "--text-log"))) {
+			o->text_log = v;
+		} else if ((v = opt_value(argv, argc, &i, "--command"))) {
+			o->command = v;
+		} else if ((v = opt_value(argv, argc, &i, "--status-file"))) {
+			o->status_file = v;
+		} else if ((v = opt_value(argv, argc, &i, "--result"))) {
+			o->result = v;
+		} else if ((v = opt_value(argv, argc, &i, "--record"))) {
+			o->record = v;
 		} else if ((v = opt_value(argv, argc, &i, "--level"))) {
 			if (!(o->level = parse_level(v)))
 				usage("--level %s: expected DEBUG, INFO, WARN, ERROR or FATAL", v);
@@ -296,13 +365,36 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			usage("unknown option %s", a);
 		}
 	}
+	if ((o->out_path && !*o->out_path) || (o->text_log && !*o->text_log))
+		usage("-o and --text-log need a file name");
+	if (o->run) {
+		if (npos)
+			usage("--run takes no MESSAGE: the command follows --");
+		if (i < argc)
+			o->cmd = argv + i;
+		if (!o->cmd && !o->status_file)
+			usage("--run needs -- COMMAND [ARG...] or --status-file FILE");
+		if (o->stream || o->tee)
+			usage("--run does the streaming itself: no --stream or --tee");
+		for (i = 0; (size_t)i < o->nfields; i++)
+			if (is_run_key(o->fields[i].k, o->fields[i].kn))
+				usage("key %.*s is written by --run itself",
+					(int)o->fields[i].kn, o->fields[i].k);
+		if (!o->command)
+			o->command = o->cmd ? o->cmd[0] : "command";
+		if (!o->stage)
+			o->stage = "command";
+		return;
+	}
+	if (o->command || o->status_file || o->result || o->record)
+		usage("--command, --status-file, --result and --record need --run");
 	for (; i < argc; i++) {
 		if (npos++)
 			usage("more than one MESSAGE");
 		o->message = argv[i];
 	}
-	if (o->out_path && !*o->out_path)
-		usage("-o needs a file name");
+	if (o->stream && (o->console || o->text_log))
+		usage("--console and --text-log go with a MESSAGE or --run, not --stream");
 	if (o->stream && o->message)
 		usage("--stream takes no MESSAGE: the messages come from stdin");
 	if (!o->stream && !o->message)
@@ -353,25 +445,50 @@ static int traceparent_ok(const char *tp)
 		is_hex(tp + 53, 2);
 }
 
+
+/* A scratch buffer for redacting option values while templates are built. */
+static struct buf tmpl_scratch;
+
+/* Appends v[0..n) as a JSON string, redacted into scratch first when
+ * redact is on. Returns 0, or -1 with errno ENOMEM. */
+static int put_text(struct buf *b, struct buf *scratch, const char *v, size_t n,
+	int redact)
+{
+	if (!redact)
+		return json_put_string(b, v, n);
+	buf_reset(scratch);
+	if (redact_append(scratch, v, n) < 0)
+		return -1;
+	return json_put_string(b, scratch->p, scratch->len);
+}
+
 /* Appends ,"K":"V" to b (K is k[0..kn), V is v[0..n)) when v is non-NULL
- * and non-empty. */
-static void put_member(struct buf *b, const char *k, size_t kn, const char *v, size_t n)
+ * and non-empty; V is redacted when redact is on ("[REDACTED]" whole when
+ * K names a secret). */
+static void put_member(struct buf *b, const char *k, size_t kn, const char *v,
+	size_t n, int redact)
 {
 	if (!v || !n)
 		return;
-	if (json_put_key(b, k, kn) < 0 || json_put_string(b, v, n) < 0)
+	if (json_put_key(b, k, kn) < 0)
+		die_sys(EXIT_SYS, "unable to allocate memory");
+	if (redact && redact_key_is_secret(k, kn)) {
+		v = REDACT_MARK;
+		n = REDACT_MARK_LEN;
+	}
+	if (put_text(b, &tmpl_scratch, v, n, redact) < 0)
 		die_sys(EXIT_SYS, "unable to allocate memory");
 }
 
 /* Appends ,"KEY":"V" for the NUL-terminated key and value v, when v is
  * non-NULL and non-empty. */
-static void put_str_field(struct buf *b, const char *k, const char *v)
+static void put_str_field(struct buf *b, const char *k, const char *v, int redact)
 {
-	put_member(b, k, strlen(k), v, v ? strlen(v) : 0);
+	put_member(b, k, strlen(k), v, v ? strlen(v) : 0, redact);
 }
 
 /* Appends the pairs of arr as JSON members, leaving out empty strings. */
-static void put_pairs(struct buf *b, const struct kv *arr, size_t n)
+static void put_pairs(struct buf *b, const struct kv *arr, size_t n, int redact)
 {
 	size_t i;
 
@@ -379,7 +496,7 @@ static void put_pairs(struct buf *b, const struct kv *arr, size_t n)
 		const struct kv *p = &arr[i];
 
 		if (p->type == KV_STRING) {
-			put_member(b, p->k, p->kn, p->v, strlen(p->v));
+			put_member(b, p->k, p->kn, p->v, strlen(p->v), redact);
 			continue;
 		}
 		if (json_put_key(b, p->k, p->kn) < 0)
@@ -400,10 +517,29 @@ static int any_pairs(const struct kv *arr, size_t n)
 	return 0;
 }
 
+/* Sets tail to the keys after "message": pre[0..npre) (the --run keys),
+ * the --field/--num/--bool pairs, "metadata", then "}\n". */
+static void build_tail(struct buf *tail, const struct opts *o,
+	const struct kv *pre, size_t npre)
+{
+	buf_reset(tail);
+	put_pairs(tail, pre, npre, o->redact);
+	put_pairs(tail, o->fields, o->nfields, o->redact);
+	if (any_pairs(o->meta, o->nmeta)) {
+		if (json_put_key(tail, "metadata", 8) < 0)
+			die_sys(EXIT_SYS, "unable to allocate memory");
+		xbuf_putc(tail, '{');
+		put_pairs(tail, o->meta, o->nmeta, o->redact);
+		xbuf_putc(tail, '}');
+	}
+	xbuf_puts(tail, "}\n");
+}
+
 /* Fills t with the parts every event shares, from o and the environment. */
 static void build_template(struct event_tmpl *t, const struct opts *o)
 {
 	const char *corr = o->correlation_id, *tp = getenv("TRACEPARENT");
+	struct kv cmd;
 
 	if (!corr || !*corr) {
 		corr = getenv("BUILD_CORRELATION_ID");
@@ -414,24 +550,29 @@ static void build_template(struct event_tmpl *t, const struct opts *o)
 		}
 	}
 	memset(t, 0, sizeof *t);
-	put_str_field(&t->head, "level", o->level);
-	put_str_field(&t->head, "correlation_id", corr);
+	t->redact = o->redact;
+	/* Every member of the head starts with its comma: it follows "level". */
+	put_str_field(&t->head, "correlation_id", corr, o->redact);
 	if (tp && traceparent_ok(tp)) {
-		put_member(&t->head, "trace_id", 8, tp + 3, 32);
-		put_member(&t->head, "span_id", 7, tp + 36, 16);
+		put_member(&t->head, "trace_id", 8, tp + 3, 32, 0);
+		put_member(&t->head, "span_id", 7, tp + 36, 16, 0);
 	}
-	put_str_field(&t->head, "feature", o->feature);
-	put_str_field(&t->head, "version", o->version);
-	put_str_field(&t->head, "stage", o->stage);
-	put_pairs(&t->tail, o->fields, o->nfields);
-	if (any_pairs(o->meta, o->nmeta)) {
-		if (json_put_key(&t->tail, "metadata", 8) < 0)
-			die_sys(EXIT_SYS, "unable to allocate memory");
-		xbuf_putc(&t->tail, '{');
-		put_pairs(&t->tail, o->meta, o->nmeta);
-		xbuf_putc(&t->tail, '}');
-	}
-	xbuf_puts(&t->tail, "}\n");
+	put_str_field(&t->head, "feature", o->feature, o->redact);
+	put_str_field(&t->head, "version", o->version, o->redact);
+	put_str_field(&t->head, "stage", o->stage, o->redact);
+	memset(&cmd, 0, sizeof cmd);
+	cmd.k = "command";
+	cmd.kn = 7;
+	cmd.v = o->command;
+	cmd.type = KV_STRING;
+	build_tail(&t->tail, o, &cmd, o->run ? 1 : 0);
+}
+
+/* Reads the clock; dies if it fails. */
+static void clock_now(clockid_t id, struct timespec *ts)
+{
+	if (clock_gettime(id, ts) < 0)
+		die_sys(EXIT_SYS, "unable to read the clock");
 }
 
 /* Writes the current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ" to out (at
@@ -443,8 +584,7 @@ static size_t timestamp_now(struct ts_cache *c, char *out)
 	unsigned ms;
 	size_t n;
 
-	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-		die_sys(EXIT_SYS, "unable to read the clock");
+	clock_now(CLOCK_REALTIME, &ts);
 	if (!c->valid || ts.tv_sec != c->sec) {
 		if (!gmtime_r(&ts.tv_sec, &tm))
 			die(EXIT_SYS, "unable to convert the time");
@@ -465,34 +605,190 @@ static size_t timestamp_now(struct ts_cache *c, char *out)
 	return n;
 }
 
-/* Appends one event line with message msg[0..n) (left out when n is 0).
- * Returns 0, or -1 with errno ENOMEM. */
-static int put_event(struct buf *b, const struct event_tmpl *t,
-	struct ts_cache *c, const char *msg, size_t n, int truncated)
+/* Appends one event line at level with message msg[0..n) (left out when n
+ * is 0), redacted through scratch when t->redact. Returns 0, or -1 with
+ * errno ENOMEM. */
+static int put_event(struct buf *b, const struct event_tmpl *t, struct ts_cache *c,
+	const char *level, const char *msg, size_t n, int truncated, struct buf *scratch)
 {
 	char ts[48];
 	size_t tn = timestamp_now(c, ts);
 
 	if (buf_put(b, "{\"timestamp\":\"", 14) < 0 || buf_put(b, ts, tn) < 0 ||
+	    buf_put(b, "\",\"level\":\"", 11) < 0 || buf_puts(b, level) < 0 ||
 	    buf_putc(b, '"') < 0 || buf_put(b, t->head.p, t->head.len) < 0)
 		return -1;
 	if (n && (buf_put(b, ",\"message\":", 11) < 0 ||
-	    json_put_string(b, msg, n) < 0))
+	    put_text(b, scratch, msg, n, t->redact) < 0))
 		return -1;
 	if (truncated && buf_put(b, ",\"truncated\":true", 17) < 0)
 		return -1;
 	return buf_put(b, t->tail.p, t->tail.len);
 }
 
-/* The state of one --stream run. */
+/* The human-readable destinations: the console (stderr) and the text log. */
+struct human {
+	int console;
+	int colour;
+	int text_fd;            /* -1: none */
+	const char *text_name;
+	int failed;             /* a write failed (reported once) */
+	int redact;
+	struct buf line;
+	struct buf scratch;
+};
+
+/* Prepares h from o: opens the text log (a failure is reported and leaves
+ * it out). Returns 0, or -1 when the text log could not be opened. */
+static int human_open(struct human *h, const struct opts *o)
+{
+	const char *nc = getenv("NO_COLOR");
+
+	memset(h, 0, sizeof *h);
+	h->console = o->console;
+	h->colour = o->console && isatty(2) && !(nc && *nc);
+	h->text_fd = -1;
+	h->redact = o->redact;
+	if (!o->text_log)
+		return 0;
+	h->text_name = o->text_log;
+	h->text_fd = open(o->text_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (h->text_fd < 0) {
+		warn_sys("unable to open %s", o->text_log);
+		h->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes p[0..n) to the text log; a failure is reported once. */
+static void human_text(struct human *h, const char *p, size_t n)
+{
+	if (h->text_fd < 0 || !n)
+		return;
+	if (write_all(h->text_fd, p, n) < 0) {
+		warn_sys("unable to write to %s", h->text_name);
+		close(h->text_fd);
+		h->text_fd = -1;
+		h->failed = 1;
+	}
+}
+
+/* Writes "[HH:MM:SS] LEVEL msg\n" (msg[0..n) redacted, local time) to the
+ * console, coloured when stderr is a terminal and NO_COLOR is unset or
+ * empty, and to the text log. */
+static void human_line(struct human *h, const char *level, const char *msg, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+	const char *colour = "";
+	char stamp[16];
+	size_t at;
+
+	if (!h->console && h->text_fd < 0)
+		return;
+	clock_now(CLOCK_REALTIME, &ts);
+	if (!localtime_r(&ts.tv_sec, &tm))
+		memset(&tm, 0, sizeof tm);
+	snprintf(stamp, sizeof stamp, "[%02d:%02d:%02d] ", tm.tm_hour % 100,
+		tm.tm_min % 100, tm.tm_sec % 100);
+	buf_reset(&h->line);
+	xbuf_puts(&h->line, stamp);
+	at = h->line.len;
+	xbuf_puts(&h->line, level);
+	if (strlen(level) < 5)
+		xbuf_putc(&h->line, ' ');
+	xbuf_putc(&h->line, ' ');
+	if (h->redact) {
+		if (redact_append(&h->line, msg, n) < 0)
+			die_sys(EXIT_SYS, "unable to allocate memory");
+	} else {
+		xbuf_put(&h->line, msg, n);
+	}
+	xbuf_putc(&h->line, '\n');
+	human_text(h, h->line.p, h->line.len);
+	if (!h->console)
+		return;
+	if (h->colour) {
+		if (!strcmp(level, "DEBUG"))
+			colour = "\033[2m";
+		else if (!strcmp(level, "WARN"))
+			colour = "\033[33m";
+		else if (!strcmp(level, "ERROR") || !strcmp(level, "FATAL"))
+			colour = "\033[31m";
+	}
+	if (*colour) {
+		buf_reset(&h->scratch);
+		xbuf_put(&h->scratch, h->line.p, at);
+		xbuf_puts(&h->scratch, colour);
+		xbuf_puts(&h->scratch, level);
+		xbuf_puts(&h->scratch, "\033[0m");
+		xbuf_put(&h->scratch, h->line.p + at + strlen(level),
+			h->line.len - at - strlen(level));
+		(void)write_all(2, h->scratch.p, h->scratch.len);
+	} else {
+		(void)write_all(2, h->line.p, h->line.len);
+	}
+}
+
+/* Closes the text log and frees h. */
+static void human_close(struct human *h)
+{
+	if (h->text_fd >= 0)
+		close(h->text_fd);
+	buf_free(&h->line);
+	buf_free(&h->scratch);
+}
+
+/* Returns 1 when byte c is an ASCII letter. */
+static int is_letter(unsigned char c)
+{
+	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+/* Returns 1 when s[0..n) matches the documented warning pattern: the word
+ * "warn" or "warning", in any case, not inside a longer word (ASCII
+ * letters): "warning: x", "WARN y", "[warn]"; not "forewarned" or
+ * "warnings". */
+static int is_warning(const char *s, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i + 4 <= n; i++) {
+		if ((s[i] | 0x20) != 'w' || strncasecmp(s + i, "warn", 4) != 0)
+			continue;
+		if (i > 0 && is_letter((unsigned char)s[i - 1]))
+			continue;
+		j = i + 4;
+		if (j < n && is_letter((unsigned char)s[j])) {
+			if (j + 3 <= n && strncasecmp(s + j, "ing", 3) == 0 &&
+			    (j + 3 == n || !is_letter((unsigned char)s[j + 3])))
+				return 1;
+			continue;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* The state of one --stream or --run run. */
 struct stream {
 	const struct event_tmpl *t;
+	const char *level;         /* level of the line events */
+	int warnings_on;           /* --run: count warning lines, level WARN */
+	unsigned long warnings;
 	struct ts_cache clock;
-	struct buf out;
-	int out_fd;
+	struct buf out;            /* events not yet written */
+	struct buf scratch;
+	int out_fd;                /* -1: no events */
 	const char *out_name;
 	int out_failed;
+	int tee;                   /* copy the input to stdout */
 	int tee_failed;
+	struct human *h;           /* the text log gets the copy too */
+	int redact;                /* copy line by line, redacted */
+	size_t copied;             /* bytes of the pending partial line copied */
+	char last;                 /* the last byte copied, '\n' before any */
 };
 
 /* Writes the pending events; on failure warns once and drops events from
@@ -508,12 +804,49 @@ static void stream_flush(struct stream *s)
 	buf_reset(&s->out);
 }
 
+/* Copies p[0..n) to stdout (when teeing) and to the text log, as is. */
+static void stream_copy_raw(struct stream *s, const char *p, size_t n)
+{
+	if (s->tee && !s->tee_failed && n && write_all(1, p, n) < 0) {
+		warn_sys("unable to write to stdout");
+		s->tee_failed = 1;
+	}
+	if (s->h)
+		human_text(s->h, p, n);
+	if (n)
+		s->last = p[n - 1];
+}
+
+/* Copies in[from..to) (part of one line and its end) redacted, skipping
+ * what an idle flush copied already. */
+static void stream_copy(struct stream *s, const char *in, size_t from, size_t to)
+{
+	if (!s->redact)
+		return;
+	if (from < s->copied)
+		from = s->copied < to ? s->copied : to;
+	if (from == to)
+		return;
+	buf_reset(&s->scratch);
+	if (redact_append(&s->scratch, in + from, to - from) < 0)
+		die_sys(EXIT_SYS, "unable to allocate memory");
+	stream_copy_raw(s, s->scratch.p, s->scratch.len);
+}
+
 /* Queues the event for one input line (or piece of one) line[0..n). */
 static void stream_event(struct stream *s, const char *line, size_t n, int truncated)
 {
+	const char *level = s->level;
+
 	if (!n)
 		return;
-	if (put_event(&s->out, s->t, &s->clock, line, n, truncated) < 0)
+	if (s->warnings_on && is_warning(line, n)) {
+		s->warnings++;
+		level = "WARN";
+	}
+	if (s->out_fd < 0)
+		return;
+	if (put_event(&s->out, s->t, &s->clock, level, line, n, truncated, &s->scratch) < 0)
 		die_sys(EXIT_SYS, "unable to allocate memory");
 	if (s->out.len >= OUT_FLUSH)
 		stream_flush(s);
@@ -524,7 +857,7 @@ static void stream_event(struct stream *s, const char *line, size_t n, int trunc
  * many bytes were used. */
 static size_t stream_lines(struct stream *s, const char *in, size_t len, int final)
 {
-	size_t start = 0, n, cut;
+	size_t start = 0, n, cut, end;
 	const char *nl;
 
 	while (start < len) {
@@ -540,68 +873,343 @@ static size_t stream_lines(struct stream *s, const char *in, size_t len, int fin
 			 * byte that is not its line end. */
 			cut = json_utf8_cut(p, n, TALLY_LOG_MAX_LINE);
 			stream_event(s, p, cut, 1);
+			stream_copy(s, in, start, start + cut);
 			start += cut;
 			continue;
 		}
 		if (!nl && !final)
 			break;
 		stream_event(s, p, n, 0);
-		start += nl ? (size_t)(nl - p) + 1 : avail;
+		end = nl ? start + (size_t)(nl - p) + 1 : len;
+		stream_copy(s, in, start, end);
+		start = end;
 	}
 	return start;
 }
 
-/* Runs --stream until EOF; returns the exit status. */
-static int run_stream(const struct event_tmpl *t, int out_fd,
-	const char *out_name, int tee)
+/* Reads fd until EOF into events and copies; returns 0, or -1 when a
+ * write of events or of the copy failed. */
+static int stream_run(struct stream *s, int fd)
 {
-	struct stream s;
 	char *in;
 	size_t have = 0, used;
 	ssize_t r;
+	struct pollfd pfd;
 
-	memset(&s, 0, sizeof s);
-	s.t = t;
-	s.out_fd = out_fd;
-	s.out_name = out_name;
 	in = malloc(IN_CAP);
-	if (!in || buf_reserve(&s.out, OUT_FLUSH + 2 * TALLY_LOG_MAX_LINE * 6) < 0)
+	if (!in || buf_reserve(&s->out, OUT_FLUSH + 2 * TALLY_LOG_MAX_LINE * 6) < 0)
 		die_sys(EXIT_SYS, "unable to allocate memory");
 	for (;;) {
-		stream_flush(&s);
-		r = read(0, in + have, IN_CAP - have);
+		stream_flush(s);
+		if (s->redact && have > s->copied) {
+			/* A partial line waits: copy it if no input comes. */
+			pfd.fd = fd;
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, IDLE_FLUSH_MS) == 0) {
+				stream_copy(s, in, s->copied, have);
+				s->copied = have;
+			}
+		}
+		r = read(fd, in + have, IN_CAP - have);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			die_sys(EXIT_SYS, "unable to read stdin");
+			die_sys(EXIT_SYS, "unable to read the command's output");
 		}
 		if (r == 0)
 			break;
-		if (tee && !s.tee_failed && write_all(1, in + have, (size_t)r) < 0) {
-			warn_sys("unable to write to stdout");
-			s.tee_failed = 1;
-		}
+		if (!s->redact)
+			stream_copy_raw(s, in + have, (size_t)r);
 		have += (size_t)r;
-		used = stream_lines(&s, in, have, 0);
+		used = stream_lines(s, in, have, 0);
 		memmove(in, in + used, have - used);
 		have -= used;
+		s->copied = s->copied > used ? s->copied - used : 0;
 	}
-	stream_lines(&s, in, have, 1);
-	stream_flush(&s);
+	stream_lines(s, in, have, 1);
+	stream_flush(s);
 	free(in);
-	buf_free(&s.out);
-	return s.out_failed || s.tee_failed ? EXIT_SYS : EXIT_OK;
+	return s->out_failed || s->tee_failed ? -1 : 0;
+}
+
+/* Sets up s for the events of t at level, to out_fd (-1: none). */
+static void stream_init(struct stream *s, const struct event_tmpl *t, const char *level,
+	int out_fd, const char *out_name)
+{
+	memset(s, 0, sizeof *s);
+	s->t = t;
+	s->level = level;
+	s->out_fd = out_fd;
+	s->out_name = out_name;
+	s->redact = t->redact;
+	s->last = '\n';
+}
+
+/* Frees what s holds. */
+static void stream_free(struct stream *s)
+{
+	buf_free(&s->out);
+	buf_free(&s->scratch);
+}
+
+/* Returns the monotonic milliseconds from t0 to now. */
+static long long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_now(CLOCK_MONOTONIC, &t1);
+	return (long long)(t1.tv_sec - t0->tv_sec) * 1000 +
+		(t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Starts cmd with stdout and stderr on a new pipe; returns the pipe's read
+ * end and sets *pid. Dies with 111 when it cannot. */
+static int spawn(char **cmd, pid_t *pid)
+{
+	int fds[2], err;
+
+	if (pipe(fds) < 0)
+		die_sys(EXIT_SYS, "unable to create a pipe");
+	if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0)
+		die_sys(EXIT_SYS, "unable to set close-on-exec");
+	*pid = fork();
+	if (*pid < 0)
+		die_sys(EXIT_SYS, "unable to fork");
+	if (*pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		if (dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0)
+			_exit(EXIT_SYS);
+		if (fds[1] > 2)
+			close(fds[1]);
+		execvp(cmd[0], cmd);
+		err = errno;
+		warn_sys("unable to run %s", cmd[0]);
+		_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+	}
+	close(fds[1]);
+	return fds[0];
+}
+
+/* Waits for pid; returns its exit status as a shell reports it. */
+static int wait_status(pid_t pid, const char *name)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die_sys(EXIT_SYS, "unable to wait for %s", name);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_SYS;
+}
+
+/* Returns the exit status written in file (a decimal 0-255 and a newline,
+ * as `printf '%s\n' $?` writes it), or 1 after a warning when there is
+ * none. */
+static int read_status_file(const char *file)
+{
+	char b[32];
+	ssize_t r = -1;
+	int fd, v = 0;
+	size_t i;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		r = read(fd, b, sizeof b - 1);
+		close(fd);
+	}
+	if (r <= 0) {
+		warnx_msg("no exit status in %s: counting the command as failed (1)", file);
+		return EXIT_FAIL;
+	}
+	for (i = 0; i < (size_t)r && b[i] >= '0' && b[i] <= '9' && v < 1000; i++)
+		v = v * 10 + (b[i] - '0');
+	if (i == 0 || v > 255) {
+		warnx_msg("no exit status in %s: counting the command as failed (1)", file);
+		return EXIT_FAIL;
+	}
+	return v;
+}
+
+/* Writes text[0..n) to file: appended when append, else over the start of
+ * the content (not truncated: the callers write lines of one fixed
+ * length, which is cheaper than a truncation per command). Reports a
+ * failure and returns -1; else 0. */
+static int write_file(const char *file, const char *text, size_t n, int append)
+{
+	int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0), 0644);
+
+	if (fd < 0 || write_all(fd, text, n) < 0) {
+		warn_sys("unable to write to %s", file);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		warn_sys("unable to close %s", file);
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends to b the tab-separated record of a command: DURATION_MS,
+ * STATUS, WARNINGS, FEATURE ("-" when none), DESCRIPTION (redacted, tabs
+ * and line ends as spaces). */
+static void put_record(struct buf *b, const struct opts *o, long long ms,
+	int status, unsigned long warnings)
+{
+	size_t i, at;
+
+	if (buf_printf(b, "%lld\t%d\t%lu\t%s\t", ms, status, warnings,
+	    o->feature && *o->feature ? o->feature : "-") < 0)
+		die_sys(EXIT_SYS, "unable to allocate memory");
+	at = b->len;
+	if (o->redact) {
+		if (redact_append(b, o->command, strlen(o->command)) < 0)
+			die_sys(EXIT_SYS, "unable to allocate memory");
+	} else {
+		xbuf_puts(b, o->command);
+	}
+	for (i = at; i < b->len; i++)
+		if (b->p[i] == '\t' || b->p[i] == '\n' || b->p[i] == '\r')
+			b->p[i] = ' ';
+	xbuf_putc(b, '\n');
+}
+
+/* --run: runs the command (or reads its output from stdin and its status
+ * from --status-file), with its output to stdout and the text log and one
+ * event per line to out_fd, then the closing lines and event. Returns the
+ * command's exit status. */
+static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
+	const char *out_name)
+{
+	struct human h;
+	struct stream s;
+	struct timespec t0;
+	struct sigaction ign, old_int, old_quit;
+	struct buf b = { 0, 0, 0 };
+	struct kv pre[4];
+	char nums[3][24], result[RESULT_LEN];
+	long long ms;
+	int fd = 0, status, i;
+	pid_t pid = 0;
+
+	human_open(&h, o);
+	clock_now(CLOCK_MONOTONIC, &t0);
+	xbuf_puts(&b, "Running: ");
+	xbuf_puts(&b, o->command);
+	human_line(&h, "INFO", b.p, b.len);
+	if (o->cmd) {
+		buf_reset(&b);
+		xbuf_puts(&b, "$");
+		for (i = 0; o->cmd[i]; i++) {
+			xbuf_putc(&b, ' ');
+			xbuf_puts(&b, o->cmd[i]);
+		}
+		xbuf_putc(&b, '\n');
+		if (o->redact) {
+			buf_reset(&h.line);
+			if (redact_append(&h.line, b.p, b.len) < 0)
+				die_sys(EXIT_SYS, "unable to allocate memory");
+			human_text(&h, h.line.p, h.line.len);
+		} else {
+			human_text(&h, b.p, b.len);
+		}
+	}
+	if (!o->status_file)
+		fd = spawn(o->cmd, &pid);
+	/* Like system(3): an interrupt is the command's to handle; we log it. */
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	stream_init(&s, t, o->level, out_fd, out_name);
+	s.warnings_on = 1;
+	s.tee = 1;
+	s.h = &h;
+	(void)stream_run(&s, fd);
+	/* Output without a final newline still ends its line. */
+	if (s.last != '\n')
+		stream_copy_raw(&s, "\n", 1);
+	if (o->status_file) {
+		status = read_status_file(o->status_file);
+	} else {
+		close(fd);
+		status = wait_status(pid, o->cmd[0]);
+	}
+	ms = ms_since(&t0);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+
+	/* The closing lines: text log, console, JSON. */
+	buf_reset(&b);
+	if (buf_printf(&b, "$ exit %d after %lld ms\n", status, ms) < 0)
+		die_sys(EXIT_SYS, "unable to allocate memory");
+	human_text(&h, b.p, b.len);
+	buf_reset(&b);
+	xbuf_puts(&b, status ? "Failed: " : "Done: ");
+	xbuf_puts(&b, o->command);
+	/* Seconds with one decimal, rounded to the nearest tenth. */
+	if ((status ? buf_printf(&b, " (exit %d, %lld.%llds)", status,
+	    (ms + 50) / 1000, (ms + 50) / 100 % 10) : s.warnings ?
+	    buf_printf(&b, " (%lld.%llds, %lu warnings)", (ms + 50) / 1000,
+	    (ms + 50) / 100 % 10, s.warnings) :
+	    buf_printf(&b, " (%lld.%llds)", (ms + 50) / 1000, (ms + 50) / 100 % 10)) < 0)
+		die_sys(EXIT_SYS, "unable to allocate memory");
+	human_line(&h, status ? "ERROR" : "INFO", b.p, b.len);
+	if (out_fd >= 0) {
+		snprintf(nums[0], sizeof nums[0], "%d", status);
+		snprintf(nums[1], sizeof nums[1], "%lld", ms);
+		snprintf(nums[2], sizeof nums[2], "%lu", s.warnings);
+		memset(pre, 0, sizeof pre);
+		pre[0].k = "command", pre[0].kn = 7, pre[0].v = o->command, pre[0].type = KV_STRING;
+		pre[1].k = "exit_code", pre[1].kn = 9, pre[1].v = nums[0], pre[1].type = KV_NUMBER;
+		pre[2].k = "duration_ms", pre[2].kn = 11, pre[2].v = nums[1], pre[2].type = KV_NUMBER;
+		pre[3].k = "warning_count", pre[3].kn = 13, pre[3].v = nums[2], pre[3].type = KV_NUMBER;
+		build_tail(&t->tail, o, pre, 4);
+		buf_reset(&b);
+		xbuf_puts(&b, "Command finished: ");
+		xbuf_puts(&b, o->command);
+		buf_reset(&s.out);
+		if (put_event(&s.out, t, &s.clock, status ? "ERROR" : o->level, b.p, b.len,
+		    0, &s.scratch) < 0)
+			die_sys(EXIT_SYS, "unable to allocate memory");
+		stream_flush(&s);
+	}
+	if (o->result) {
+		/* RESULT_LEN bytes, space-padded, so each write covers the last. */
+		memset(result, ' ', sizeof result);
+		i = snprintf(result, sizeof result, "%d %lld %lu", status, ms, s.warnings);
+		if (i >= 0 && i < RESULT_LEN)
+			result[i] = ' ';
+		result[RESULT_LEN - 1] = '\n';
+		(void)write_file(o->result, result, RESULT_LEN, 0);
+	}
+	if (o->record) {
+		buf_reset(&b);
+		put_record(&b, o, ms, status, s.warnings);
+		(void)write_file(o->record, b.p, b.len, 1);
+	}
+	stream_free(&s);
+	human_close(&h);
+	buf_free(&b);
+	return status;
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o;
 	struct event_tmpl t;
+	struct stream s;
+	struct human h;
 	struct ts_cache clock = { 0, 0, "", 0 };
-	struct buf line = { 0, 0, 0 };
+	struct buf line = { 0, 0, 0 }, scratch = { 0, 0, 0 };
 	const char *out_name = "stdout";
 	size_t n, cut;
-	int fd = 1, status;
+	int fd = -1, status = EXIT_OK;
 
 	die_prog = "tally-log";
 	parse_args(argc, argv, &o);
@@ -610,27 +1218,47 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (o.out_path) {
 		fd = open(o.out_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0)
+		if (fd < 0 && !o.run)
 			die_sys(EXIT_SYS, "unable to open %s", o.out_path);
+		if (fd < 0)
+			warn_sys("unable to open %s", o.out_path);
 		out_name = o.out_path;
+	} else if (!o.console && !o.text_log && !o.run) {
+		fd = 1;
 	}
-	if (o.stream) {
-		status = run_stream(&t, fd, out_name, o.tee);
+	if (o.run) {
+		status = run_main(&o, &t, fd, out_name);
+	} else if (o.stream) {
+		stream_init(&s, &t, o.level, fd, out_name);
+		s.tee = o.tee;
+		status = stream_run(&s, 0) < 0 ? EXIT_SYS : EXIT_OK;
+		stream_free(&s);
 	} else {
 		n = strlen(o.message);
 		cut = json_utf8_cut(o.message, n, TALLY_LOG_MAX_MESSAGE);
-		if (put_event(&line, &t, &clock, o.message, cut, cut < n) < 0)
-			die_sys(EXIT_SYS, "unable to allocate memory");
-		/* One write() for the whole line: concurrent appenders to the
-		 * same file never interleave within a line. */
-		if (write_all(fd, line.p, line.len) < 0)
-			die_sys(EXIT_SYS, "unable to write to %s", out_name);
-		status = EXIT_OK;
+		if (fd >= 0) {
+			if (put_event(&line, &t, &clock, o.level, o.message, cut, cut < n,
+			    &scratch) < 0)
+				die_sys(EXIT_SYS, "unable to allocate memory");
+			/* One write() for the whole line: concurrent appenders to
+			 * the same file never interleave within a line. */
+			if (write_all(fd, line.p, line.len) < 0)
+				die_sys(EXIT_SYS, "unable to write to %s", out_name);
+		}
+		if (o.console || o.text_log) {
+			human_open(&h, &o);
+			human_line(&h, o.level, o.message, cut);
+			if (h.failed)
+				status = EXIT_SYS;
+			human_close(&h);
+		}
 		buf_free(&line);
+		buf_free(&scratch);
 	}
-	if (o.out_path && close(fd) < 0)
+	if (o.out_path && fd >= 0 && close(fd) < 0 && !o.run)
 		die_sys(EXIT_SYS, "unable to close %s", o.out_path);
 	buf_free(&t.head);
 	buf_free(&t.tail);
+	buf_free(&tmpl_scratch);
 	return status;
 }

@@ -7,13 +7,20 @@
 #   log_command <description> <command> [args...]
 #                                             run, show, keep and count a command
 #   log_feature_end                           close the feature: summary, JSON, metrics
-#   log_build_summary                         table of every finished feature
+#   log_build_summary                         table of every feature of the build so far
 #
 # Globals read: BUILD_LOG_DIR (default /var/log/container-build), LOG_LEVEL
-# (DEBUG|INFO|WARN|ERROR, default INFO), NO_COLOR, TALLY_HOME (default
-# /opt/tally). Sourcing it also sources json-logging.sh and metrics.sh from
-# $TALLY_HOME/lib/base when they are there. Sourcing changes nothing in the
-# caller's shell but these functions and private _tally_* names.
+# (DEBUG|INFO|WARN|ERROR, default INFO), NO_COLOR, TALLY_REDACT (0 turns
+# redaction off), TALLY_HOME (default /opt/tally). Sourcing it also sources
+# json-logging.sh and metrics.sh from $TALLY_HOME/lib/base when they are
+# there. Sourcing changes nothing in the caller's shell but these functions
+# and private _tally_* names.
+#
+# Every line (console, text log, JSON) is written by tally-log
+# ($TALLY_HOME/bin, then PATH): one process per log call and one per
+# command. Without tally-log, the awk program below does the same job with
+# the same output (slower). Secrets are redacted either way.
+# Machine-readable state for later RUN steps: BUILD_LOG_DIR/.tally/.
 # Reference: docs/reference/logging.md
 
 [ -n "${_tally_logging_loaded-}" ] && return 0
@@ -26,6 +33,13 @@ _tally_feature_start_ms=0
 _tally_feature_commands=0
 _tally_feature_errors=0
 _tally_feature_warnings=0
+# The tally-log found, and the TALLY_HOME and PATH it was looked up for.
+_tally_tlog=
+_tally_tlog_key=
+# The JSON destination of the current call ("" when JSON logging is off)
+# and the build's correlation id; set by json-logging.sh.
+_tally_jfile=
+_tally_cid=${_tally_cid-}
 
 # _tally_level_num LEVEL: sets _tally_n to the level's rank (DEBUG 10 ..
 # FATAL 50); an unknown level ranks as INFO.
@@ -38,6 +52,21 @@ _tally_level_num() {
 	FATAL | fatal) _tally_n=50 ;;
 	*) _tally_n=20 ;;
 	esac
+}
+
+# _tally_tool: sets _tally_tlog to the tally-log to run ($TALLY_HOME/bin
+# first, then PATH), or to "" when there is none. Looked up once per
+# TALLY_HOME and PATH.
+_tally_tool() {
+	[ "$_tally_tlog_key" = "${TALLY_HOME-}:${PATH-}" ] && return 0
+	_tally_tlog_key="${TALLY_HOME-}:${PATH-}"
+	if [ -x "${TALLY_HOME:-/opt/tally}/bin/tally-log" ]; then
+		_tally_tlog="${TALLY_HOME:-/opt/tally}/bin/tally-log"
+	elif command -v tally-log >/dev/null 2>&1; then
+		_tally_tlog=tally-log
+	else
+		_tally_tlog=
+	fi
 }
 
 # _tally_now_ms: sets _tally_ms to the wall clock in milliseconds since the
@@ -64,33 +93,379 @@ _tally_seconds() {
 	_tally_secs_ms=$(($1 / 1000)).$_tally_secs_ms
 }
 
-# _tally_emit LEVEL MESSAGE: writes one console line on stderr and, while a
-# feature is open, the same line to its text log.
+# _tally_state: sets _tally_sdir to BUILD_LOG_DIR/.tally (created once), or
+# to "" when it cannot be written.
+_tally_state() {
+	_tally_sdir="${BUILD_LOG_DIR:-/var/log/container-build}/.tally"
+	[ -d "$_tally_sdir" ] || mkdir -p "$_tally_sdir" 2>/dev/null || :
+	[ -w "$_tally_sdir" ] || _tally_sdir=
+}
+
+# _tally_text: sets _tally_tfile to the open feature's text log, or to ""
+# outside a feature or when it cannot be appended to.
+_tally_text() {
+	_tally_tfile=
+	[ -n "$_tally_feature" ] || return 0
+	_tally_tfile="${BUILD_LOG_DIR:-/var/log/container-build}/$_tally_feature.log"
+	{ true >>"$_tally_tfile"; } 2>/dev/null || _tally_tfile=
+}
+
+# _tally_json: sets _tally_jfile (and _tally_cid) when JSON logging is on
+# and json-logging.sh is loaded, else sets _tally_jfile to "".
+_tally_json() {
+	_tally_jfile=
+	if command -v _tally_json_target >/dev/null 2>&1; then
+		_tally_json_target || :
+	fi
+}
+
+# _tally_emit SINKS LEVEL MESSAGE [tally-log options...]: writes one log
+# line: with c in SINKS to the console (stderr) and the open feature's text
+# log as "[HH:MM:SS] LEVEL message", with j in SINKS as a JSON event in the
+# feature's JSON log when JSON logging is on (s: in build-summary.jsonl).
+# One tally-log process; awk without it.
 _tally_emit() {
-	local level="$1" msg="$2" stamp='' pad='' colour='' reset=''
-	stamp=$(date +%H:%M:%S)
-	case $level in
-	WARN | INFO) pad=' ' ;;
+	local sinks="$1" level="$2" msg="$3" console=''
+	shift 3
+	_tally_tfile=
+	_tally_jfile=
+	case $sinks in *c*) console=1 && _tally_text ;; esac
+	case $sinks in
+	*j*) _tally_json ;;
+	*s*) _tally_json && [ -n "$_tally_jfile" ] && _tally_jfile="${_tally_jfile%/*}/build-summary.jsonl" ;;
 	esac
-	if [ -t 2 ] && [ -z "${NO_COLOR-}" ]; then
-		case $level in
-		DEBUG) colour='\033[2m' ;;
-		WARN) colour='\033[33m' ;;
-		ERROR | FATAL) colour='\033[31m' ;;
-		esac
-		[ -n "$colour" ] && reset='\033[0m'
+	[ -n "$console$_tally_jfile" ] || return 0
+	_tally_tool
+	if [ -n "$_tally_tlog" ]; then
+		"$_tally_tlog" --level "$level" ${console:+--console} \
+			${_tally_tfile:+--text-log "$_tally_tfile"} \
+			${_tally_jfile:+-o "$_tally_jfile" --correlation-id "$_tally_cid"} \
+			${_tally_feature:+--feature "$_tally_feature"} \
+			${_tally_feature_version:+--version "$_tally_feature_version"} \
+			"$@" -- "$msg" || :
+		return 0
 	fi
-	# shellcheck disable=SC2059
-	printf "[%s] ${colour}%s${reset}%s %s\n" "$stamp" "$level" "$pad" "$msg" >&2 || :
-	if [ -n "$_tally_feature" ]; then
-		printf '[%s] %s%s %s\n' "$stamp" "$level" "$pad" "$msg" 2>/dev/null \
-			>>"${BUILD_LOG_DIR:-/var/log/container-build}/$_tally_feature.log" || :
-	fi
+	_tally_now_ms
+	_tally_awk_opts "$@"
+	_tally_a_mode=event _tally_a_level=$level _tally_a_msg=$msg
+	_tally_a_ms=$_tally_ms _tally_a_console=$console
+	_tally_awk </dev/null || :
 	return 0
 }
 
-# _tally_log LEVEL MESSAGE...: filters by LOG_LEVEL, then emits the text line
-# and the JSON event (when json-logging.sh is loaded and enabled).
+# _tally_awk_opts [tally-log options...]: turns --stage, --field, --num
+# and --meta options into the _tally_a_* lists the awk program reads.
+_tally_awk_opts() {
+	_tally_a_stage=
+	_tally_a_fields=
+	_tally_a_meta=
+	while [ $# -gt 1 ]; do
+		case $1 in
+		--stage) _tally_a_stage=$2 ;;
+		--field) _tally_a_fields="${_tally_a_fields}s $2
+" ;;
+		--num) _tally_a_fields="${_tally_a_fields}n $2
+" ;;
+		--meta) _tally_a_meta="${_tally_a_meta}s $2
+" ;;
+		esac
+		shift 2
+	done
+}
+
+# _tally_awk: runs the awk fallback of tally-log on stdin. It reads the
+# private globals _tally_a_* (mode event, run, end or record; see the
+# program's BEGIN), _tally_tfile, _tally_jfile, _tally_cid and the feature
+# state, passed in its environment only.
+_tally_awk() {
+	local colour=''
+	[ -t 2 ] && [ -z "${NO_COLOR-}" ] && colour=1
+	_TALLY_A_MODE=${_tally_a_mode-} _TALLY_A_LEVEL=${_tally_a_level-} \
+		_TALLY_A_MSG=${_tally_a_msg-} _TALLY_A_MS=${_tally_a_ms-0} \
+		_TALLY_A_CONSOLE=${_tally_a_console-} _TALLY_A_DESC=${_tally_a_desc-} \
+		_TALLY_A_ARGV=${_tally_a_argv-} _TALLY_A_RESULT=${_tally_a_result-} \
+		_TALLY_A_STATUS=${_tally_a_status-0} _TALLY_A_DUR=${_tally_a_dur-0} \
+		_TALLY_A_WARN=${_tally_a_warn-0} \
+		_TALLY_A_JSON=$_tally_jfile _TALLY_A_TEXT=$_tally_tfile \
+		_TALLY_A_CID=$_tally_cid _TALLY_A_FEATURE=$_tally_feature \
+		_TALLY_A_VERSION=$_tally_feature_version _TALLY_A_STAGE=${_tally_a_stage-} \
+		_TALLY_A_FIELDS=${_tally_a_fields-} _TALLY_A_META=${_tally_a_meta-} \
+		_TALLY_A_COLOUR=$colour _TALLY_A_HMS="$(date +%H:%M:%S)" \
+		LC_ALL=C awk "$_tally_awk_prog"
+}
+
+# The awk fallback of tally-log: the redaction of lib/c/redact.c, the JSON
+# escaping (with U+FFFD for invalid UTF-8) of lib/c/json.c and the event,
+# console and text-log lines of bin/tally-log.c, byte for byte. Run in the
+# C locale, so that one character is one byte.
+# shellcheck disable=SC2016
+_tally_awk_prog='
+# ---- classes and tables (C locale: one character is one byte) --------
+function tally_init(    i, up, lo, dg, c, w) {
+	for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i
+	up = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"; lo = "abcdefghijklmnopqrstuvwxyz"; dg = "0123456789"
+	for (i = 1; i <= 26; i++) {
+		c = substr(up, i, 1); KU[c] = 1; KA[c] = 1; KW[c] = 1
+		c = substr(lo, i, 1); KL[c] = 1; KA[c] = 1; KW[c] = 1
+	}
+	for (i = 1; i <= 10; i++) { c = substr(dg, i, 1); KD[c] = 1; KA[c] = 1; KW[c] = 1 }
+	KW["_"] = 1; KW["."] = 1; KW["-"] = 1
+	c = " \t\r\n\v\f\"\047&,;"
+	for (i = 1; i <= length(c); i++) KE[substr(c, i, 1)] = 1
+	c = "/?#\"\047<> \t\r\n\v\f"
+	for (i = 1; i <= length(c); i++) KH[substr(c, i, 1)] = 1
+	split("password passwd passphrase secret token credential credentials authorization apikey accesskey privatekey", w, " ")
+	for (i in w) SW[w[i]] = 1
+	KP["api"] = 1; KP["access"] = 1; KP["private"] = 1
+	for (i = 0; i < 32; i++) ESC[i] = sprintf("\\u%04x", i)
+	ESC[8] = "\\b"; ESC[9] = "\\t"; ESC[10] = "\\n"; ESC[12] = "\\f"; ESC[13] = "\\r"
+	ESC[34] = "\\\""; ESC[92] = "\\\\"
+	PLAIN = "^[^\"\\\\\001-\037\200-\377]+"
+	NEEDS = "[\"\\\\\001-\037\200-\377]"
+	CANDIDATE = "[=:]|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|AKIA|ASIA|sk-|--"
+	REPL = "\357\277\275"
+	MARK = "[REDACTED]"
+	RED = ENVIRON["TALLY_REDACT"] != "0"
+}
+# ---- redaction: the scan of lib/c/redact.c, 1-based ------------------
+function pbreak(k, n, i,    p, c) {
+	p = substr(k, i - 1, 1); c = substr(k, i, 1)
+	if ((p in KL) && (c in KU)) return 1
+	if ((p in KD) != (c in KD)) return 1
+	return (p in KU) && (c in KU) && i + 1 <= n && (substr(k, i + 1, 1) in KL)
+}
+function keyclass(k,    n, i, st, part, prev, sec, auth) {
+	n = length(k); i = 1; prev = ""; sec = 0; auth = 0
+	while (i <= n) {
+		if (!(substr(k, i, 1) in KA)) { i++; continue }
+		st = i++
+		while (i <= n && (substr(k, i, 1) in KA) && !pbreak(k, n, i)) i++
+		if (i - st > 16) { prev = ""; continue }
+		part = tolower(substr(k, st, i - st))
+		if (part in SW) sec = 1
+		if (part == "authorization") auth = 1
+		if (part == "key" && (prev in KP)) sec = 1
+		prev = part
+	}
+	return auth ? 3 : sec
+}
+function runend(s, i, lim, extra,    c) {
+	while (i < lim && (((c = substr(s, i, 1)) in KA) || index(extra, c))) i++
+	return i
+}
+function token_at(s, i, lim,    m, e, c) {
+	m = lim - i
+	if (m >= 4 && substr(s, i, 2) == "gh" && substr(s, i + 3, 1) == "_" && index("pousr", substr(s, i + 2, 1))) {
+		e = runend(s, i + 4, lim, ""); return e - (i + 4) >= 30 ? e : 0
+	}
+	if (m >= 11 && substr(s, i, 11) == "github_pat_") {
+		e = runend(s, i + 11, lim, "_"); return e - (i + 11) >= 22 ? e : 0
+	}
+	if (m >= 6 && substr(s, i, 6) == "glpat-") {
+		e = runend(s, i + 6, lim, "_-"); return e - (i + 6) >= 20 ? e : 0
+	}
+	if (m >= 5 && substr(s, i, 3) == "xox" && index("abprs", substr(s, i + 3, 1)) && substr(s, i + 4, 1) == "-") {
+		e = runend(s, i + 5, lim, "-"); return e - (i + 5) >= 10 ? e : 0
+	}
+	if (m >= 20 && (substr(s, i, 4) == "AKIA" || substr(s, i, 4) == "ASIA")) {
+		for (e = i + 4; e < i + 20 && (((c = substr(s, e, 1)) in KU) || (c in KD)); e++) ;
+		return e == i + 20 && (e == lim || !(substr(s, e, 1) in KA)) ? e : 0
+	}
+	if (m >= 3 && substr(s, i, 3) == "sk-") {
+		e = runend(s, i + 3, lim, "_-"); return e - (i + 3) >= 20 ? e : 0
+	}
+	return 0
+}
+function keyval(s, n, i, j,    k, flag, kc, q, e, c) {
+	k = j; flag = 0
+	c = substr(s, k, 1)
+	if (k <= n && (c == "\"" || c == "\047")) k++
+	while (k <= n && ((c = substr(s, k, 1)) == " " || c == "\t")) k++
+	c = substr(s, k, 1)
+	if (k <= n && (c == "=" || c == ":")) {
+		k++
+		while (k <= n && ((c = substr(s, k, 1)) == " " || c == "\t")) k++
+	} else if (j - i > 2 && substr(s, i, 2) == "--" && k > j && ((c = substr(s, j, 1)) == " " || c == "\t")) {
+		flag = 1
+	} else return 0
+	if (k > n) return 0
+	c = substr(s, k, 1)
+	if (flag && c == "-") return 0
+	if (!(kc = keyclass(substr(s, i, j - i)))) return 0
+	if (c == "\"" || c == "\047") {
+		q = c; k++
+		for (e = k; e <= n && substr(s, e, 1) != q; e++) ;
+	} else if (kc == 3) {
+		for (e = k; e <= n && (c = substr(s, e, 1)) != "\"" && c != "\047" && c != "\n" && c != "\r"; e++) ;
+	} else {
+		for (e = k; e <= n && !(substr(s, e, 1) in KE); e++) ;
+	}
+	if (e == k) return 0
+	VS = k; VE = e
+	return 1
+}
+function urlpw(s, n, i,    a, e, at, p, c) {
+	a = i + 3; at = 0
+	for (e = a; e <= n && !((c = substr(s, e, 1)) in KH); e++) if (c == "@") at = e
+	if (!at) return 0
+	for (p = a; p < at && substr(s, p, 1) != ":"; p++) ;
+	if (p + 1 >= at) return 0
+	VS = p + 1; VE = at
+	return 1
+}
+function redact(s,    n, i, j, k, e, out, done, c) {
+	if (!RED || s !~ CANDIDATE) return s
+	n = length(s); i = 1; done = 1; out = ""
+	while (i <= n) {
+		c = substr(s, i, 1)
+		if (c in KW) {
+			for (j = i; j <= n && (substr(s, j, 1) in KW); j++) ;
+			if ((i == 1 || substr(s, i - 1, 1) != "/") && keyval(s, n, i, j)) {
+				out = out substr(s, done, VS - done) MARK; done = i = VE; continue
+			}
+			for (k = i; k < j; k++) {
+				if (k > 1 && (substr(s, k - 1, 1) in KA)) continue
+				if (!(e = token_at(s, k, j))) continue
+				out = out substr(s, done, k - done) MARK; done = e; k = e - 1
+			}
+			i = j; continue
+		}
+		if (c == ":" && substr(s, i + 1, 2) == "//") {
+			if (urlpw(s, n, i)) { out = out substr(s, done, VS - done) MARK; done = i = VE; continue }
+			i += 3; continue
+		}
+		i++
+	}
+	return out substr(s, done)
+}
+# ---- JSON strings: the escaping of lib/c/json.c ----------------------
+function esc(s,    o, n, i, b, len, lo, hi, j, k) {
+	if (s !~ NEEDS) return s
+	o = ""; n = length(s); i = 1
+	while (i <= n) {
+		if (match(substr(s, i), PLAIN)) { o = o substr(s, i, RLENGTH); i += RLENGTH; continue }
+		b = ORD[substr(s, i, 1)]
+		if (b < 128) { o = o ESC[b]; i++; continue }
+		if (b >= 194 && b <= 223) { len = 2; lo = 128; hi = 191 }
+		else if (b == 224) { len = 3; lo = 160; hi = 191 }
+		else if (b == 237) { len = 3; lo = 128; hi = 159 }
+		else if (b >= 225 && b <= 239) { len = 3; lo = 128; hi = 191 }
+		else if (b == 240) { len = 4; lo = 144; hi = 191 }
+		else if (b >= 241 && b <= 243) { len = 4; lo = 128; hi = 191 }
+		else if (b == 244) { len = 4; lo = 128; hi = 143 }
+		else { o = o REPL; i++; continue }
+		k = ORD[substr(s, i + 1, 1)]
+		if (i + 1 > n || k < lo || k > hi) { o = o REPL; i++; continue }
+		for (j = 2; j < len && i + j <= n && (k = ORD[substr(s, i + j, 1)]) >= 128 && k < 192; j++) ;
+		if (j < len) { o = o REPL; i += j; continue }
+		o = o substr(s, i, len); i += len
+	}
+	return o
+}
+function jstr(s) { return "\"" esc(s) "\"" }
+function member(k, v) {
+	if (v == "") return ""
+	if (RED && keyclass(k)) v = MARK
+	return "," jstr(k) ":" jstr(redact(v))
+}
+# pairs LIST: the members of "TYPE KEY=VALUE" lines (TYPE s or n).
+function pairs(list,    n, i, a, t, k, v, o) {
+	n = split(list, a, "\n"); o = ""
+	for (i = 1; i <= n; i++) {
+		if (a[i] == "") continue
+		t = substr(a[i], 1, 1); k = substr(a[i], 3); v = k
+		sub(/=.*/, "", k); v = substr(v, length(k) + 2)
+		o = o (t == "n" ? "," jstr(k) ":" v : member(k, v))
+	}
+	return o
+}
+# ---- time: RFC 3339 UTC from milliseconds since the epoch --------------
+function rfc3339(ems,    sec, days, r, z, era, doe, yoe, y, doy, mp, d, m) {
+	sec = int(ems / 1000); days = int(sec / 86400); r = sec - days * 86400
+	z = days + 719468; era = int(z / 146097); doe = z - era * 146097
+	yoe = int((doe - int(doe / 1460) + int(doe / 36524) - int(doe / 146096)) / 365)
+	y = yoe + era * 400; doy = doe - (365 * yoe + int(yoe / 4) - int(yoe / 100))
+	mp = int((5 * doy + 2) / 153); d = doy - int((153 * mp + 2) / 5) + 1
+	m = mp < 10 ? mp + 3 : mp - 9
+	if (m <= 2) y++
+	return sprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, int(r / 3600), int(r % 3600 / 60), r % 60, ems - sec * 1000)
+}
+function now_ms(    t) { srand(); t = srand(); return t * 1000 }
+# ---- events and human lines -----------------------------------------
+function head(    h, tp, x, x2, x16) {
+	h = member("correlation_id", ENVIRON["_TALLY_A_CID"])
+	tp = ENVIRON["TRACEPARENT"]; x = "[0-9a-f]"; x2 = x x; x16 = x2 x2 x2 x2 x2 x2 x2 x2
+	if (tp ~ ("^" x2 "-" x16 x16 "-" x16 "-" x2 "(-.*)?$") && substr(tp, 1, 2) != "ff" &&
+	    (substr(tp, 1, 2) != "00" || length(tp) == 55) &&
+	    substr(tp, 4, 32) !~ /^0+$/ && substr(tp, 37, 16) !~ /^0+$/)
+		h = h ",\"trace_id\":\"" substr(tp, 4, 32) "\",\"span_id\":\"" substr(tp, 37, 16) "\""
+	return h member("feature", ENVIRON["_TALLY_A_FEATURE"]) \
+		member("version", ENVIRON["_TALLY_A_VERSION"]) member("stage", ENVIRON["_TALLY_A_STAGE"])
+}
+function tail(pre,    m) {
+	m = pairs(ENVIRON["_TALLY_A_META"])
+	return pre pairs(ENVIRON["_TALLY_A_FIELDS"]) (m == "" ? "" : ",\"metadata\":{" substr(m, 2) "}") "}"
+}
+function event(ems, level, msg, tl) {
+	return "{\"timestamp\":\"" rfc3339(ems) "\",\"level\":\"" level "\"" HEAD \
+		(msg == "" ? "" : ",\"message\":" jstr(redact(msg))) tl
+}
+function json(line) { if (JFILE != "") print line >> JFILE }
+function human(level, msg,    l, c) {
+	l = (length(level) < 5 ? level " " : level) " " redact(msg)
+	if (TEXT != "") print "[" HMS "] " l >> TEXT
+	if (!CONSOLE) return
+	c = COLOUR ? (level == "DEBUG" ? "\033[2m" : level == "WARN" ? "\033[33m" : level ~ /ERROR|FATAL/ ? "\033[31m" : "") : ""
+	if (c != "") l = c level "\033[0m" substr(l, length(level) + 1)
+	printf "[%s] %s\n", HMS, l > "/dev/stderr"
+}
+function warning(s) { return tolower(s) ~ /(^|[^a-z])warn(ing)?([^a-z]|$)/ }
+function secs(ms) { ms = int((ms + 50) / 100); return int(ms / 10) "." (ms % 10) }
+BEGIN {
+	tally_init()
+	MODE = ENVIRON["_TALLY_A_MODE"]; JFILE = ENVIRON["_TALLY_A_JSON"]; TEXT = ENVIRON["_TALLY_A_TEXT"]
+	CONSOLE = ENVIRON["_TALLY_A_CONSOLE"] == 1; COLOUR = ENVIRON["_TALLY_A_COLOUR"] == 1
+	HMS = ENVIRON["_TALLY_A_HMS"]; DESC = ENVIRON["_TALLY_A_DESC"]; HEAD = head()
+	if (MODE == "event") {
+		human(ENVIRON["_TALLY_A_LEVEL"], ENVIRON["_TALLY_A_MSG"])
+		json(event(ENVIRON["_TALLY_A_MS"], ENVIRON["_TALLY_A_LEVEL"], ENVIRON["_TALLY_A_MSG"], tail("")))
+		exit
+	}
+	if (MODE == "record") {
+		d = redact(DESC); gsub(/[\t\r\n]/, " ", d); f = ENVIRON["_TALLY_A_FEATURE"]
+		printf "%s\t%s\t%s\t%s\t%s\n", ENVIRON["_TALLY_A_DUR"], ENVIRON["_TALLY_A_STATUS"], ENVIRON["_TALLY_A_WARN"], (f == "" ? "-" : f), d
+		exit
+	}
+	if (MODE == "end") {
+		ST = ENVIRON["_TALLY_A_STATUS"]; MS = ENVIRON["_TALLY_A_DUR"]; W = ENVIRON["_TALLY_A_WARN"]
+		if (TEXT != "") print "$ exit " ST " after " MS " ms" >> TEXT
+		if (ST != 0) human("ERROR", "Failed: " DESC " (exit " ST ", " secs(MS) "s)")
+		else human("INFO", "Done: " DESC " (" secs(MS) "s" (W > 0 ? ", " W " warnings" : "") ")")
+		json(event(ENVIRON["_TALLY_A_MS"], ST != 0 ? "ERROR" : "INFO", "Command finished: " DESC,
+			tail(member("command", DESC) ",\"exit_code\":" ST ",\"duration_ms\":" MS ",\"warning_count\":" W)))
+		exit
+	}
+	# MODE run: BEGIN writes the opening lines; each input line follows.
+	human("INFO", "Running: " DESC)
+	if (TEXT != "" && ENVIRON["_TALLY_A_ARGV"] != "") print redact("$ " ENVIRON["_TALLY_A_ARGV"]) >> TEXT
+	LTAIL = tail(member("command", DESC)); W = 0
+}
+{
+	line = redact($0)
+	print line; fflush()
+	if (TEXT != "") print line >> TEXT
+	sub(/\r$/, "")
+	if ($0 == "") next
+	level = "INFO"
+	if (warning($0)) { W++; level = "WARN" }
+	json(event(now_ms(), level, $0, LTAIL))
+}
+END { if (MODE == "run" && ENVIRON["_TALLY_A_RESULT"] != "") print W > ENVIRON["_TALLY_A_RESULT"] }
+'
+
+# _tally_log LEVEL MESSAGE...: filters by LOG_LEVEL, then writes the console
+# line, the text-log line and the JSON event (when JSON logging is on), all
+# in one tally-log process.
 _tally_log() {
 	local level="$1" want=''
 	shift
@@ -98,16 +473,12 @@ _tally_log() {
 	want=$_tally_n
 	_tally_level_num "$level"
 	[ "$_tally_n" -ge "$want" ] || return 0
-	_tally_emit "$level" "$*"
-	if command -v _tally_json_event >/dev/null 2>&1; then
-		_tally_json_event "$level" "$*"
-	fi
-	return 0
+	_tally_emit cj "$level" "$*"
 }
 
 # Usage: log_debug <message...>
 # Prints "[HH:MM:SS] DEBUG message" on stderr when LOG_LEVEL is DEBUG, and
-# keeps it in the open feature's log. Returns 0.
+# keeps it in the open feature's log (secrets redacted). Returns 0.
 # Example: log_debug "cache key is $key"
 log_debug() { _tally_log DEBUG "$@"; }
 
@@ -137,18 +508,19 @@ log_error() {
 # resets the feature's counters and starts its clock. A feature still open is
 # closed first. Returns 0, or 1 when the name is empty or unsafe as a file
 # name (it must match [A-Za-z0-9._-]+ and not start with a dot).
+# Globals set: the private feature state (_tally_feature...).
 # Example: log_feature_start python-dev 3.13.1
 log_feature_start() {
 	local name="${1-}" dir=''
 	case $name in
 	'' | .* | *[!A-Za-z0-9._-]*)
-		_tally_emit ERROR "log_feature_start: invalid feature name '$name' (use letters, digits, . _ -)"
+		_tally_emit c ERROR "log_feature_start: invalid feature name '$name' (use letters, digits, . _ -)"
 		return 1
 		;;
 	esac
 	[ -n "$_tally_feature" ] && log_feature_end
 	dir=${BUILD_LOG_DIR:-/var/log/container-build}
-	mkdir -p "$dir" 2>/dev/null || _tally_emit WARN "unable to create $dir"
+	[ -d "$dir" ] || mkdir -p "$dir" 2>/dev/null || _tally_emit c WARN "unable to create $dir"
 	_tally_feature=$name
 	_tally_feature_version=${2-}
 	_tally_feature_commands=0
@@ -156,111 +528,134 @@ log_feature_start() {
 	_tally_feature_warnings=0
 	_tally_now_ms
 	_tally_feature_start_ms=$_tally_ms
-	true 2>/dev/null >>"$dir/$name.log" || :
-	_tally_emit INFO "Feature $name${2:+ $2} started"
-	if command -v _tally_json_event >/dev/null 2>&1; then
-		_tally_json_event INFO "Feature $name started" --stage start
-	fi
+	{ true >>"$dir/$name.log"; } 2>/dev/null || :
+	_tally_emit c INFO "Feature $name${2:+ $2} started"
+	_tally_emit j INFO "Feature $name started" --stage start
 	return 0
+}
+
+# _tally_run DESCRIPTION STATUS_FILE COMMAND [ARG...]: tally-log --run with
+# the sinks of the current call (see log_command); STATUS_FILE "" runs
+# COMMAND, else reads its output from stdin and its status from the file.
+_tally_run() {
+	local desc="$1" sfile="$2"
+	shift 2
+	"$_tally_tlog" --run --console ${sfile:+--status-file "$sfile"} \
+		${_tally_tfile:+--text-log "$_tally_tfile"} \
+		${_tally_res:+--result "$_tally_res"} ${_tally_rec:+--record "$_tally_rec"} \
+		${_tally_jfile:+-o "$_tally_jfile" --correlation-id "$_tally_cid"} \
+		${_tally_feature:+--feature "$_tally_feature"} \
+		${_tally_feature_version:+--version "$_tally_feature_version"} \
+		--command "$desc" -- "$@"
 }
 
 # Usage: log_command <description> <command> [args...]
 # Runs the command with stdout and stderr merged, shows its output on stdout
 # as it comes, appends it to the open feature's log, counts lines matching
-# the warning pattern (a word "warning" or "warn", any case) as warnings and a
-# non-zero exit status as an error, and emits JSON events when enabled.
-# Returns the command's own exit status, also under `set -e` and `set -u`.
-# Runs the command in a subshell, so `cd` or assignments do not persist.
+# the warning pattern (the word "warn" or "warning", any case) as warnings
+# and a non-zero exit status as an error, and with JSON logging on makes
+# each output line a JSON event (level WARN for warning lines) and closes
+# with an event carrying exit_code, duration_ms and warning_count. Secrets
+# are redacted everywhere. An external command runs under one tally-log
+# process; a function or builtin runs in a subshell piped into one. Calls
+# _tally_metrics_command_end FEATURE DESCRIPTION STATUS DURATION_MS when
+# metrics.sh defines it. Returns the command's own exit status, also under
+# `set -e` and `set -u`, without PIPESTATUS; 100 when no command is given.
+# Globals: reads BUILD_LOG_DIR, ENABLE_JSON_LOGGING; counts in the feature.
 # Example: log_command "Installing Python" apt-get install -y python3
 log_command() {
-	local desc="${1-}" log='' rc='' start='' dur='' warn='' wfile=''
+	local desc="${1-}" rc=0 dur=0 warn=0 sfile='' path='' r1='' start='' scratch=''
 	if [ $# -lt 2 ]; then
-		_tally_emit ERROR "log_command: usage: log_command <description> <command> [args...]"
+		_tally_emit c ERROR "log_command: usage: log_command <description> <command> [args...]"
 		return 100
 	fi
 	shift
-	log=/dev/null
-	wfile=
-	if [ -n "$_tally_feature" ]; then
-		log="${BUILD_LOG_DIR:-/var/log/container-build}/$_tally_feature.log"
-		wfile="${BUILD_LOG_DIR:-/var/log/container-build}/.$_tally_feature.warnings"
-		_tally_feature_commands=$((_tally_feature_commands + 1))
-		# awk dies on a file it cannot open: check the log can be appended to.
-		if ! { true >>"$log"; } 2>/dev/null; then
-			log=/dev/null
-			wfile=/dev/null
+	[ -n "$_tally_feature" ] && _tally_feature_commands=$((_tally_feature_commands + 1))
+	_tally_text
+	_tally_json
+	_tally_state
+	_tally_rec=${_tally_sdir:+$_tally_sdir/commands.tsv}
+	# Scratch files of this shell: the state directory, else TMPDIR.
+	scratch=${_tally_sdir:-${TMPDIR:-/tmp}}
+	_tally_res="$scratch/result.$$"
+	sfile="$scratch/status.$$"
+	{ true >>"$_tally_res"; } 2>/dev/null || _tally_res=
+	# An external command (a path) runs under tally-log; a function or
+	# builtin (command -v prints its name) in a subshell piped into it.
+	# `command -v` goes through a file and `read`: no fork; the answer is
+	# kept for the next call of the same name.
+	if [ "$1:${PATH-}" != "${_tally_which_name-}" ]; then
+		_tally_which_name="$1:${PATH-}"
+		_tally_which=
+		{ command -v "$1" >"$sfile" && read -r _tally_which <"$sfile"; } 2>/dev/null || :
+	fi
+	path=$_tally_which
+	_tally_tool
+	if [ -n "$_tally_tlog" ]; then
+		case $path in
+		*/*) _tally_run "$desc" "" "$@" && rc=0 || rc=$? ;;
+		*)
+			{ true >"$sfile"; } 2>/dev/null || sfile=
+			if [ -n "$sfile" ]; then
+				{ trap 'printf "%s\n" "$?" >"$sfile"' EXIT; "$@"; } 2>&1 |
+					_tally_run "$desc" "$sfile" "$@" && rc=0 || rc=$?
+			else
+				"$@" && rc=0 || rc=$?
+			fi
+			;;
+		esac
+		if [ -z "$_tally_res" ] || ! { read -r r1 dur warn <"$_tally_res"; } 2>/dev/null ||
+			[ "$r1" != "$rc" ]; then
+			dur=0 warn=0
+		fi
+	else
+		# The awk fallback: the status travels on fd 3 through the command
+		# substitution; fd 4 is the caller's stdout. No PIPESTATUS.
+		_tally_now_ms
+		start=$_tally_ms
+		_tally_awk_opts --stage command
+		_tally_a_mode=run _tally_a_desc=$desc _tally_a_argv="$*"
+		_tally_a_result=$_tally_res _tally_a_console=1
+		{ rc=$( { { "$@" 2>&1 3>&- 4>&- && _tally_rc=0 || _tally_rc=$?
+			printf '%s' "$_tally_rc" >&3; } | _tally_awk >&4; } 3>&1); } 4>&1
+		case $rc in '' | *[!0-9]*) rc=1 ;; esac
+		_tally_now_ms
+		dur=$((_tally_ms - start))
+		if [ -z "$_tally_res" ] || ! { read -r warn <"$_tally_res"; } 2>/dev/null; then
+			warn=0
+		fi
+		_tally_a_mode=end _tally_a_status=$rc _tally_a_dur=$dur _tally_a_warn=$warn
+		_tally_a_ms=$_tally_ms
+		_tally_awk </dev/null || :
+		if [ -n "$_tally_rec" ]; then
+			_tally_a_mode=record
+			_tally_awk </dev/null >>"$_tally_rec" 2>/dev/null || :
 		fi
 	fi
-	_tally_emit INFO "Running: $desc"
-	printf '$ %s\n' "$*" 2>/dev/null >>"$log" || :
-	_tally_now_ms
-	start=$_tally_ms
-	# The command's status travels on fd 3 through the command substitution;
-	# fd 4 is the caller's stdout. No PIPESTATUS, no temporary file.
-	{ rc=$( { { "$@" 2>&1 3>&- 4>&- && _tally_rc=0 || _tally_rc=$?
-		printf '%s' "$_tally_rc" >&3; } |
-		_tally_tee "$log" "${wfile:-/dev/null}" "$desc" >&4; } 3>&1); } 4>&1
-	_tally_now_ms
-	dur=$((_tally_ms - start))
-	warn=0
-	if [ -n "$wfile" ] && [ -f "$wfile" ]; then
-		read -r warn <"$wfile" || warn=0
-		rm -f "$wfile"
-		case $warn in '' | *[!0-9]*) warn=0 ;; esac
-	fi
 	case $rc in '' | *[!0-9]*) rc=1 ;; esac
+	case $dur in '' | *[!0-9]*) dur=0 ;; esac
+	case $warn in '' | *[!0-9]*) warn=0 ;; esac
 	if [ -n "$_tally_feature" ]; then
 		_tally_feature_warnings=$((_tally_feature_warnings + warn))
 		[ "$rc" -eq 0 ] || _tally_feature_errors=$((_tally_feature_errors + 1))
 	fi
-	printf '$ exit %s after %s ms\n' "$rc" "$dur" 2>/dev/null >>"$log" || :
-	_tally_seconds "$dur"
-	if [ "$rc" -eq 0 ]; then
-		if [ "$warn" -gt 0 ]; then
-			_tally_emit INFO "Done: $desc (${_tally_secs}s, $warn warnings)"
-		else
-			_tally_emit INFO "Done: $desc (${_tally_secs}s)"
-		fi
-	else
-		_tally_emit ERROR "Failed: $desc (exit $rc, ${_tally_secs}s)"
-	fi
-	if command -v _tally_json_command_end >/dev/null 2>&1; then
-		_tally_json_command_end "$desc" "$rc" "$dur" "$warn"
+	if command -v _tally_metrics_command_end >/dev/null 2>&1; then
+		_tally_metrics_command_end "$_tally_feature" "$desc" "$rc" "$dur" || :
 	fi
 	return "$rc"
 }
 
-# _tally_tee LOG WARNFILE DESCRIPTION: copies stdin to stdout (flushed per
-# line) and appends it to LOG; writes the count of warning lines to
-# WARNFILE. With JSON logging on, the same lines also become JSON events of
-# the command DESCRIPTION, through one streaming tally-log.
-_tally_tee() {
-	if command -v _tally_json_stream >/dev/null 2>&1 && _tally_json_on; then
-		_tally_tee_awk "$1" "$2" | _tally_json_stream "$3"
-	else
-		_tally_tee_awk "$1" "$2"
-	fi
-}
-
-# _tally_tee_awk LOG WARNFILE: the awk half of _tally_tee.
-_tally_tee_awk() {
-	awk -v logf="$1" -v wfile="$2" '
-		{ print; fflush(); print >> logf
-		  l = tolower($0)
-		  if (l ~ /(^|[^a-z])warn(ing)?([^a-z]|$)/) w++ }
-		END { printf "%d\n", w > wfile }'
-}
-
 # Usage: log_feature_end
 # Closes the open feature: appends "<feature>: N errors, M warnings (Ss)" to
-# BUILD_LOG_DIR/master-summary.log, emits the feature's JSON summary and
-# records its build metrics (when those libraries are loaded). Returns 0, or
-# 1 when no feature is open.
+# BUILD_LOG_DIR/master-summary.log and a tab-separated line to
+# BUILD_LOG_DIR/.tally/features.tsv (for log_build_summary in later RUN
+# steps), emits the feature's JSON summary and records its build metrics
+# (when those libraries are loaded). Returns 0, or 1 when no feature is open.
 # Example: log_feature_start jq 1.7 && log_command "Install jq" true && log_feature_end
 log_feature_end() {
 	local name="$_tally_feature" dur='' status=success
 	if [ -z "$name" ]; then
-		_tally_emit WARN "log_feature_end: no feature is open"
+		_tally_emit c WARN "log_feature_end: no feature is open"
 		return 1
 	fi
 	_tally_now_ms
@@ -270,8 +665,15 @@ log_feature_end() {
 	printf '%s: %s errors, %s warnings (%ss)\n' "$name" "$_tally_feature_errors" \
 		"$_tally_feature_warnings" "$_tally_secs" \
 		2>/dev/null >>"${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log" ||
-		_tally_emit WARN "unable to write ${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log"
-	_tally_emit INFO "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)"
+		_tally_emit c WARN "unable to write ${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log"
+	_tally_state
+	if [ -n "$_tally_sdir" ]; then
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$dur" \
+			"$_tally_feature_commands" "$_tally_feature_errors" \
+			"$_tally_feature_warnings" 2>/dev/null >>"$_tally_sdir/features.tsv" || :
+	fi
+	rm -f "${_tally_sdir:-${TMPDIR:-/tmp}}/result.$$" "${_tally_sdir:-${TMPDIR:-/tmp}}/status.$$" 2>/dev/null || :
+	_tally_emit c INFO "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)"
 	if command -v _tally_json_feature_end >/dev/null 2>&1; then
 		_tally_json_feature_end "$status" "$dur"
 	fi
@@ -285,22 +687,42 @@ log_feature_end() {
 }
 
 # Usage: log_build_summary
-# Prints on stdout a table of every feature in master-summary.log: name,
-# errors, warnings, duration in seconds, and the totals. Returns 0, or 1
-# when there is no summary yet.
+# Prints on stdout a table of every feature finished in this build so far
+# (also in earlier RUN steps): status, seconds, commands, errors, warnings,
+# a totals line, then the five slowest commands with their seconds, exit
+# status and feature. Reads BUILD_LOG_DIR/.tally/features.tsv and
+# commands.tsv. Returns 0, or 1 when no feature has finished yet.
 # Example: log_build_summary
 log_build_summary() {
-	local file=''
-	file="${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log"
-	[ -r "$file" ] || return 1
-	awk '
-		BEGIN { printf "%-24s %-8s %7s %9s %10s\n", "FEATURE", "STATUS", "ERRORS", "WARNINGS", "SECONDS" }
-		{ name = $1; sub(/:$/, "", name); e = $2; w = $4; s = $6
-		  gsub(/[()s]/, "", s)
-		  st = (e > 0) ? "failure" : "success"
-		  printf "%-24s %-8s %7d %9d %10.1f\n", name, st, e, w, s
-		  te += e; tw += w; ts += s; n++ }
-		END { printf "%-24s %-8s %7d %9d %10.1f\n", n " features", "", te, tw, ts }' "$file"
+	local dir=''
+	dir="${BUILD_LOG_DIR:-/var/log/container-build}/.tally"
+	[ -s "$dir/features.tsv" ] || return 1
+	set -- "$dir/features.tsv"
+	[ -r "$dir/commands.tsv" ] && set -- "$@" "$dir/commands.tsv"
+	awk -F '	' '
+		function secs(ms) { return sprintf("%.1f", ms / 1000) }
+		FILENAME == ARGV[1] && NF >= 6 {
+			if (n == 0) printf "%-24s %-9s %8s %9s %7s %9s\n", "FEATURE", "STATUS", "SECONDS", "COMMANDS", "ERRORS", "WARNINGS"
+			printf "%-24s %-9s %8s %9d %7d %9d\n", $1, $2, secs($3), $4, $5, $6
+			n++; ms += $3; c += $4; e += $5; w += $6; if ($2 != "success") f++
+		}
+		FILENAME != ARGV[1] && NF >= 5 && $1 ~ /^[0-9]+$/ {
+			for (i = 1; i <= 5; i++) if (!(i in top) || $1 + 0 > tms[i]) break
+			if (i > 5) next
+			for (j = 5; j > i; j--) if ((j - 1) in top) { top[j] = top[j - 1]; tms[j] = tms[j - 1] }
+			top[i] = $0; tms[i] = $1 + 0
+		}
+		END {
+			printf "%-24s %-9s %8s %9d %7d %9d\n", n " features", (f ? f " failed" : "ok"), secs(ms), c, e, w
+			if (!(1 in top)) exit
+			printf "\nslowest commands:\n%8s %5s  %-24s %s\n", "SECONDS", "EXIT", "FEATURE", "COMMAND"
+			for (i = 1; i <= 5 && (i in top); i++) {
+				split(top[i], a, "\t"); d = top[i]
+				for (k = 1; k <= 4; k++) sub(/^[^\t]*\t/, "", d)
+				printf "%8s %5d  %-24s %s\n", secs(a[1]), a[2], a[4], d
+			}
+		}' "$@"
+	return 0
 }
 
 # Load the JSON and metrics halves when they are installed beside us.

@@ -420,6 +420,52 @@ static void test_tally_log_helpers(void)
 	check(is_builtin_key("metadata", 8) && !is_builtin_key("metadat", 7), "built-in keys", 0);
 }
 
+static void test_warning_pattern(void)
+{
+	static const char *const yes[] = {
+		"warning: x", "a.c:1: warning: unused", "WARN y", "[warn] z", "Warning",
+		"x-warning-y", "warn", "npm WARN deprecated", "WARNING:",
+	};
+	static const char *const no[] = {
+		"forewarned", "warnings: 0", "warned", "swarn", "wa rn", "", "warm",
+		"prewarning",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		check(is_warning(yes[i], strlen(yes[i])) == 1, "warning pattern matches", i);
+	for (i = 0; i < sizeof no / sizeof no[0]; i++)
+		check(is_warning(no[i], strlen(no[i])) == 0, "warning pattern does not match", i);
+}
+
+static void test_event_redaction(void)
+{
+	struct opts o;
+	struct event_tmpl t;
+	struct ts_cache c = { 0, 0, "", 0 };
+	struct buf line = { 0, 0, 0 }, scratch = { 0, 0, 0 };
+	static const char want[] = ",\"level\":\"WARN\",\"feature\":\"f\",\"message\":"
+		"\"a password=[REDACTED]\",\"db_password\":\"[REDACTED]\","
+		"\"metadata\":{\"note\":\"token=[REDACTED]\"}}\n";
+	const char *p;
+
+	memset(&o, 0, sizeof o);
+	o.level = "INFO";
+	o.redact = 1;
+	o.feature = "f";
+	o.fields[0].k = "db_password", o.fields[0].kn = 11, o.fields[0].v = "x", o.fields[0].type = KV_STRING;
+	o.nfields = 1;
+	o.meta[0].k = "note", o.meta[0].kn = 4, o.meta[0].v = "token=y", o.meta[0].type = KV_STRING;
+	o.nmeta = 1;
+	build_template(&t, &o);
+	check(put_event(&line, &t, &c, "WARN", "a password=b", 12, 0, &scratch) == 0, "put_event", 0);
+	p = strstr(line.p, "\",\"level\"");
+	check(p && strcmp(p + 1, want) == 0, "event line is redacted field by field", 0);
+	if (p && strcmp(p + 1, want) != 0)
+		printf("got: %s", line.p);
+	buf_free(&t.head), buf_free(&t.tail), buf_free(&line), buf_free(&scratch);
+}
+
 int main(void)
 {
 	test_every_byte();
@@ -430,6 +476,8 @@ int main(void)
 	test_builder();
 	test_utf8_cut();
 	test_tally_log_helpers();
+	test_warning_pattern();
+	test_event_redaction();
 	printf("test_json: %d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }

@@ -89,10 +89,10 @@ wait_for_series() {
 @test "the demo build prints its summary and the scraped metrics" {
 	run cat "$BATS_FILE_TMPDIR/demo.out"
 	assert_line "== build summary =="
-	assert_line --regexp '^tally-helpers +success +0 +0 +[0-9]+\.[0-9]$'
-	assert_line --regexp '^legacy-parser +success +0 +[1-9][0-9]* +[0-9]+\.[0-9]$'
-	assert_line --regexp '^optional-mirror +failure +1 +0 +[0-9]+\.[0-9]$'
-	assert_line --regexp '^package +success +0 +0 +[0-9]+\.[0-9]$'
+	assert_line --regexp '^tally-helpers +success +[0-9]+\.[0-9] +[0-9]+ +0 +0$'
+	assert_line --regexp '^legacy-parser +success +[0-9]+\.[0-9] +[0-9]+ +0 +[1-9][0-9]*$'
+	assert_line --regexp '^optional-mirror +failure +[0-9]+\.[0-9] +[0-9]+ +1 +0$'
+	assert_line --regexp '^package +success +[0-9]+\.[0-9] +[0-9]+ +0 +0$'
 	assert_line --regexp '^== scraped http://127\.0\.0\.1:[0-9]+/metrics ==$'
 }
 

@@ -417,3 +417,127 @@ EOF
 	run --separate-stderr tally-log "${m[@]}" --meta k65=1 msg
 	assert_failure 100
 }
+
+@test "--console prints a human line on stderr and --text-log appends it, with no JSON on stdout" {
+	run --separate-stderr tally-log --level warn --console --text-log t.log 'disk almost full'
+	assert_success
+	assert_equal "$output" ""
+	[[ $stderr =~ ^\[[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\]\ WARN\ \ disk\ almost\ full$ ]] || fail "stderr: $stderr"
+	run cat t.log
+	[[ $output =~ ^\[[0-9:]{8}\]\ WARN\ \ disk\ almost\ full$ ]] || fail "text log: $output"
+	tally-log --level error --text-log t.log --console -o out.jsonl 'x' 2>/dev/null
+	assert_json_lines out.jsonl
+	run jq -c 'del(.timestamp)' out.jsonl
+	assert_output '{"level":"ERROR","message":"x"}'
+}
+
+@test "console lines are plain without a terminal and with NO_COLOR, coloured on a terminal" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	run --separate-stderr tally-log --level error --console boom
+	[[ $stderr != *$'\033'* ]] || fail "colour without a terminal"
+	run script -qec "tally-log --level error --console boom" /dev/null
+	[[ $output == *$'\033[31mERROR\033[0m boom'* ]] || fail "no colour on a terminal: $output"
+	run script -qec "NO_COLOR=1 tally-log --level error --console boom" /dev/null
+	[[ $output != *$'\033'* ]] || fail "colour with NO_COLOR: $output"
+}
+
+@test "--run runs the command, shows its output, logs it and exits with its status" {
+	run --separate-stderr tally-log --run --console --text-log t.log -o out.jsonl \
+		--result res --record rec --feature f --version 1 --correlation-id c \
+		--command 'Build it' -- sh -c 'echo one; echo "warning: two" >&2; printf three; exit 3'
+	assert_failure 3
+	assert_equal "$output" $'one\nwarning: two\nthree'
+	run sed -E 's/^\[[0-9:]{8}\] //; s/after [0-9]+ ms/after T ms/; s/[0-9]+\.[0-9]s\)/Ss)/' t.log
+	assert_output - <<'EOF2'
+INFO  Running: Build it
+$ sh -c echo one; echo "warning: two" >&2; printf three; exit 3
+one
+warning: two
+three
+$ exit 3 after T ms
+ERROR Failed: Build it (exit 3, Ss)
+EOF2
+	assert_json_lines out.jsonl
+	run jq -c 'del(.timestamp) | if has("duration_ms") then .duration_ms = "D" else . end' out.jsonl
+	assert_output - <<'EOF2'
+{"level":"INFO","correlation_id":"c","feature":"f","version":"1","stage":"command","message":"one","command":"Build it"}
+{"level":"WARN","correlation_id":"c","feature":"f","version":"1","stage":"command","message":"warning: two","command":"Build it"}
+{"level":"INFO","correlation_id":"c","feature":"f","version":"1","stage":"command","message":"three","command":"Build it"}
+{"level":"ERROR","correlation_id":"c","feature":"f","version":"1","stage":"command","message":"Command finished: Build it","command":"Build it","exit_code":3,"duration_ms":"D","warning_count":1}
+EOF2
+	# One line of 64 bytes: "STATUS DURATION_MS WARNINGS", space-padded.
+	[ "$(wc -c <res)" -eq 64 ] || fail "result is not 64 bytes"
+	run cat res
+	[[ $output =~ ^3\ [0-9]+\ 1\ +$ ]] || fail "result: $output"
+	run cut -f2- rec
+	assert_output $'3\t1\tf\tBuild it'
+}
+
+@test "--run reports 127 for a missing command and 128+N for a signal" {
+	run -127 --separate-stderr tally-log --run -- /nonexistent/cmd
+	# The message is part of the command's output: shown and logged.
+	[[ $output == *"unable to run /nonexistent/cmd"* ]] || fail "output: $output"
+	run --separate-stderr tally-log --run -- sh -c 'kill -TERM $$'
+	assert_failure 143
+	run --separate-stderr tally-log --run --console --command ok -- true
+	assert_success
+	[[ $stderr == *"INFO  Done: ok ("*"s)" ]] || fail "stderr: $stderr"
+}
+
+@test "--run --status-file reads the output from stdin and the status from the file" {
+	printf '5\n' >status
+	run --separate-stderr sh -c 'printf "a\nb warn c\n" | tally-log --run --status-file status --result res --command d -- my_function arg'
+	assert_failure 5
+	assert_equal "$output" $'a\nb warn c'
+	run cat res
+	[[ $output =~ ^5\ [0-9]+\ 1\ +$ ]] || fail "result: $output"
+	: >status
+	run --separate-stderr sh -c 'echo x | tally-log --run --status-file status -- f'
+	assert_failure 1
+	[[ $stderr == *"no exit status in status"* ]] || fail "stderr: $stderr"
+}
+
+@test "--run holds a partial line until its end, or shows it after 100 ms without input" {
+	run --separate-stderr tally-log --run -- sh -c 'printf "50%%"; sleep 0.5; printf " done token=abc\n"'
+	assert_success
+	assert_equal "$output" "50% done token=[REDACTED]"
+}
+
+@test "secrets are redacted in the message, every string field, metadata and --stream lines" {
+	tally-log --field 'url=https://u:hunter2@h/x' --field db_password=abc --meta api_key=k \
+		--meta note='token=t1' --version 'v password=x' 'login with password=hunter2' >out.jsonl
+	assert_json_lines out.jsonl
+	run jq -c 'del(.timestamp)' out.jsonl
+	assert_output '{"level":"INFO","version":"v password=[REDACTED]","message":"login with password=[REDACTED]","url":"https://u:[REDACTED]@h/x","db_password":"[REDACTED]","metadata":{"api_key":"[REDACTED]","note":"token=[REDACTED]"}}'
+	printf 'ok\nAuthorization: Bearer abc\n' | tally-log --stream --tee -o s.jsonl >tee.out
+	run jq -r .message s.jsonl
+	assert_output $'ok\nAuthorization: [REDACTED]'
+	run cat tee.out
+	assert_output $'ok\nAuthorization: [REDACTED]'
+}
+
+@test "TALLY_REDACT=0 turns redaction off everywhere" {
+	TALLY_REDACT=0 tally-log --meta api_key=k 'password=hunter2' >out.jsonl
+	run jq -c '[.message, .metadata.api_key]' out.jsonl
+	assert_output '["password=hunter2","k"]'
+	run sh -c 'printf "token=abc\n" | TALLY_REDACT=0 tally-log --stream --tee -o s.jsonl'
+	assert_output 'token=abc'
+}
+
+@test "--run usage errors exit 100" {
+	local args
+	while IFS= read -r args; do
+		eval "run --separate-stderr tally-log $args"
+		[ "$status" -eq 100 ] || fail "tally-log $args: status $status"
+		[[ $stderr == "tally-log: usage: "* ]] || fail "tally-log $args: stderr $stderr"
+	done <<'EOF2'
+--run
+--run msg
+--run --stream -- true
+--run --field command=x -- true
+--command x msg
+--result r msg
+--stream --console
+--text-log '' msg
+EOF2
+}

@@ -113,15 +113,35 @@ b: 1 errors, 0 warnings (Ss)"
 	assert_failure 1
 }
 
-@test "log_build_summary prints every feature with status and totals" {
-	run $TEST_SHELL -c "$LIB; log_feature_start a; log_command ok true; log_feature_end; log_feature_start b; log_command bad false; log_feature_end" 
-	run $TEST_SHELL -c "$LIB; log_build_summary"
+@test "log_build_summary prints every feature of earlier RUN steps, the totals and the slowest commands" {
+	run $TEST_SHELL -c "$LIB; log_feature_start a; log_command ok sleep 0.1; log_command slow sleep 0.4; log_feature_end"
 	assert_success
-	run sed 's/  *[0-9]*\.[0-9]$/ S/' <<<"$output"
-	assert_output "FEATURE                  STATUS    ERRORS  WARNINGS    SECONDS
-a                        success        0         0 S
-b                        failure        1         0 S
-2 features                              1         0 S"
+	run $TEST_SHELL -c "$LIB; log_feature_start b 2; log_command bad false; log_warn careful; log_feature_end"
+	assert_success
+	run --separate-stderr $TEST_SHELL -c "$LIB; log_build_summary"
+	assert_success
+	assert_equal "$stderr" ""
+	printf '%s\n' "$output" >summary.txt
+	run sed -E 's/[0-9]+\.[0-9]/S.s/' summary.txt
+	assert_output "FEATURE                  STATUS     SECONDS  COMMANDS  ERRORS  WARNINGS
+a                        success        S.s         2       0         0
+b                        failure        S.s         1       1         1
+2 features               1 failed       S.s         3       1         1
+
+slowest commands:
+ SECONDS  EXIT  FEATURE                  COMMAND
+     S.s     0  a                        slow
+     S.s     0  a                        ok
+     S.s     1  b                        bad"
+	# The slow command took at least 0.3 s, the feature a as long.
+	run awk '$NF == "slow" && $1 >= 0.3 { ok++ } $1 == "a" && $3 >= 0.3 { ok++ } END { print ok + 0 }' summary.txt
+	assert_output 2
+}
+
+@test "log_build_summary returns 1 before any feature has finished" {
+	run --separate-stderr $TEST_SHELL -c "$LIB; log_build_summary"
+	assert_failure 1
+	assert_equal "$output" ""
 }
 
 @test "a log directory that cannot be written does not break the build" {
@@ -162,4 +182,75 @@ done"
 	run --separate-stderr $TEST_SHELL -c "$LIB; $LIB; log_info once"
 	assert_success
 	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+}
+
+@test "log_command runs shell functions and builtins and returns their status, also after exit" {
+	run --separate-stderr $TEST_SHELL -c "$LIB; f() { echo \"in f \$1\"; return 4; }; g() { echo bye; exit 6; }
+		log_feature_start fn; log_command 'Func' f arg; echo \"rc=\$?\"; log_command 'Exit' g; echo \"rc=\$?\"
+		log_command 'Builtin' printf '%s\n' built; echo \"rc=\$?\"; log_feature_end"
+	assert_success
+	assert_equal "$output" "in f arg
+rc=4
+bye
+rc=6
+built
+rc=0"
+	run cat "$BUILD_LOG_DIR/master-summary.log"
+	[[ "$output" =~ ^fn:\ 2\ errors,\ 0\ warnings\ \([0-9]+\.[0-9]s\)$ ]] || fail "$output"
+	run sed -n -e 's/after [0-9]* ms/after T ms/' -e 's/^\$ //p' "$BUILD_LOG_DIR/fn.log"
+	assert_output 'f arg
+exit 4 after T ms
+g
+exit 6 after T ms
+printf %s\n built
+exit 0 after T ms'
+}
+
+@test "log_command returns a function's status under set -e and set -u, and stops the script without ||" {
+	run $TEST_SHELL -c "set -eu; $LIB; f() { echo in-f; return 3; }; log_feature_start f; rc=0; log_command 'Func' f || rc=\$?; echo \"rc=\$rc\"; log_command 'Func again' f; echo not-reached"
+	assert_failure 3
+	assert_line "rc=3"
+	refute_line "not-reached"
+}
+
+@test "console lines read [HH:MM:SS] LEVEL message, coloured only on a terminal and never with NO_COLOR" {
+	run --separate-stderr $TEST_SHELL -c "$LIB; log_warn 'disk low'; log_error 'broken'"
+	assert_success
+	[[ "${stderr}" =~ ^\[[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\]\ WARN\ \ disk\ low$'\n'\[[0-9:]{8}\]\ ERROR\ broken$ ]] || fail "$stderr"
+	command -v script >/dev/null || skip "script(1) is not installed"
+	run script -qec "$TEST_SHELL -c '$LIB; log_warn w'" /dev/null
+	[[ $output == *$'\033[33mWARN\033[0m  w'* ]] || fail "no colour on a terminal: $output"
+	run script -qec "NO_COLOR=1 $TEST_SHELL -c '$LIB; log_warn w'" /dev/null
+	[[ $output != *$'\033'* ]] || fail "colour with NO_COLOR: $output"
+}
+
+@test "log_command calls _tally_metrics_command_end with feature, description, status and duration" {
+	run --separate-stderr $TEST_SHELL -c "$LIB; _tally_metrics_command_end() { printf 'hook:%s|%s|%s|%s\n' \"\$@\" >>hook.txt; }
+		log_feature_start m; log_command 'Sleep' sleep 0.2; log_command 'Fail' false; log_feature_end"
+	assert_success
+	run sed 's/|[0-9]*$/|D/' hook.txt
+	assert_output "hook:m|Sleep|0|D
+hook:m|Fail|1|D"
+	run awk -F'|' 'NR == 1 && $4 >= 200 && $4 < 5000 { print "ok" }' hook.txt
+	assert_output ok
+}
+
+@test "without tally-log log_command behaves the same: output, status, counts, text log" {
+	mkdir -p "$BATS_TEST_TMPDIR/home/lib"
+	cp -R "$TALLY_HOME/lib/base" "$BATS_TEST_TMPDIR/home/lib/"
+	export TALLY_HOME=$BATS_TEST_TMPDIR/home
+	run --separate-stderr env PATH=/usr/bin:/bin $TEST_SHELL -c "$LIB; log_feature_start demo 1.0 && log_command 'Say two lines' sh -c 'echo one; echo warning: two >&2; exit 2'; echo \"rc=\$?\"; log_feature_end"
+	assert_success
+	assert_equal "$output" "one
+warning: two
+rc=2"
+	run sed -e 's/^\[[0-9:]*\] //' -e 's/[0-9.]*s)/Ts)/' -e 's/after [0-9]* ms/after T ms/' "$BUILD_LOG_DIR/demo.log"
+	assert_output "INFO  Feature demo 1.0 started
+INFO  Running: Say two lines
+\$ sh -c echo one; echo warning: two >&2; exit 2
+one
+warning: two
+\$ exit 2 after T ms
+ERROR Failed: Say two lines (exit 2, Ts)
+INFO  Feature demo finished: failure, 1 errors, 1 warnings (Ts)"
 }

@@ -7,6 +7,8 @@ CPPFLAGS ?=
 LDFLAGS ?=
 PREFIX ?= /opt/tally
 DESTDIR ?=
+# Installed helpers are stripped of symbols (STRIP=: keeps them).
+STRIP ?= strip
 # SANITIZE=1 builds the helpers with ASan and UBSan (dynamic, with cc).
 SANITIZE ?=
 # The shells every shell-library test runs under.
@@ -87,6 +89,7 @@ stage: $(HELPERS:%=$(BUILD)/bin/%)
 install: all ## install to $(DESTDIR)$(PREFIX) (default /opt/tally): bin/ and lib/
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/base $(DESTDIR)$(PREFIX)/lib/runtime
 	cp $(HELPERS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
+	$(if $(SANITIZE),:,$(STRIP)) $(HELPERS:%=$(DESTDIR)$(PREFIX)/bin/%)
 	cp lib/base/*.sh $(DESTDIR)$(PREFIX)/lib/base/
 	cp lib/runtime/healthcheck lib/runtime/metrics-exporter.sh $(DESTDIR)$(PREFIX)/lib/runtime/
 	chmod 0755 $(DESTDIR)$(PREFIX)/lib/runtime/healthcheck $(DESTDIR)$(PREFIX)/lib/runtime/metrics-exporter.sh
@@ -124,7 +127,7 @@ fuzz-short: $(FUZZ_BIN) ## run each fuzz target for FUZZ_SECONDS (part of make t
 	@set -e; for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; \
 	  mkdir -p $(BUILD)/fuzz/corpus/$$n tests/fuzz/corpus/$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
 	    $(BUILD)/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>$(BUILD)/fuzz/$$n.log || \
 	    { tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
 	  grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$n.log; done

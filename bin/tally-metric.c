@@ -16,11 +16,13 @@
 #define DEFAULT_DIR "/var/lib/container-build/metrics" /* when TALLY_METRICS_DIR is unset */
 #define DEFAULT_BASE "tally.prom"                      /* the file in that directory */
 #define MAX_BUCKETS 64 /* --buckets bounds and bounds of a stored series; else "too many buckets" */
+#define MAX_BATCH 256  /* updates in one batch; else "too many updates in one batch" */
 
 static const char synopsis[] =
 	"tally-metric inc|add|set|observe [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]\n"
 	"       tally-metric delete [-f FILE] [--label K=V]... NAME\n"
 	"       tally-metric time [-f FILE] [--help-text H] [--label K=V]... NAME -- COMMAND [ARG...]\n"
+	"       tally-metric batch [-f FILE] [--sync] UPDATE [';' UPDATE]...\n"
 	"       tally-metric --help\n";
 
 static const char help_text[] =
@@ -37,6 +39,10 @@ static const char help_text[] =
 	"                       the whole family\n"
 	"  time NAME -- CMD...  run CMD, record its wall time in seconds as gauge NAME with\n"
 	"                       label status=\"success\" or \"failure\", exit with CMD's status\n"
+	"  batch U ';' U ...    apply several updates (each an inc, add, set, observe or\n"
+	"                       delete command with its options, NAME and VALUE, without\n"
+	"                       -f and --sync) to one file under one lock with one rename:\n"
+	"                       all of them, or none when one is refused\n"
 	"\n"
 	"Options:\n"
 	"  -f FILE              metrics file (default $TALLY_METRICS_DIR/tally.prom;\n"
@@ -63,10 +69,15 @@ enum op { OP_INC, OP_ADD, OP_SET, OP_OBSERVE, OP_DELETE, OP_TIME };
 /* Command names, indexed by enum op. */
 static const char *const op_names[] = { "inc", "add", "set", "observe", "delete", "time" };
 
-/* The parsed command line. */
+/* The file every update of one run goes to, and how. */
+struct target {
+	struct buf path;
+	int sync;
+};
+
+/* One parsed update (the whole command line, or one update of a batch). */
 struct opts {
 	enum op op;
-	struct buf path;
 	int have_type;
 	enum prom_type type;
 	const char *help;
@@ -74,10 +85,11 @@ struct opts {
 	size_t nlabels;
 	double buckets[MAX_BUCKETS];
 	size_t nbuckets;
-	int sync;
 	const char *name;
 	double value;
 	char **cmd;
+	const struct target *t; /* the file, for messages */
+	struct buf key;         /* the series key, from make_key() */
 };
 
 /* Why an update failed: the exit status and the message. */
@@ -187,29 +199,62 @@ static int is_opt(const char *a, const char *opt)
 	return !strncmp(a, opt, n) && (a[n] == '\0' || (a[n] == '=' && opt[1] == '-'));
 }
 
-/* Parses the command line into o; dies on usage errors and bad input. */
-static void parse_args(struct opts *o, int argc, char **argv)
+/* Prints the usage and the help on stdout and exits 0 (111 if that fails). */
+static void print_help(void) __attribute__((noreturn));
+static void print_help(void)
 {
-	const char *a, *v, *file = NULL, *dir, *eq, *buckets = NULL;
-	char vtext[PROM_VALUE_BUFSZ];
-	int i, k;
+	fputs("usage: ", stdout);
+	fputs(synopsis, stdout);
+	fputs(help_text, stdout);
+	exit(fflush(stdout) ? EXIT_SYS : EXIT_OK);
+}
 
-	if (argc < 2)
-		usage("%s", "missing command");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs("usage: ", stdout);
-		fputs(synopsis, stdout);
-		fputs(help_text, stdout);
-		exit(fflush(stdout) ? EXIT_SYS : EXIT_OK);
+/* Sets t's path from file, or from TALLY_METRICS_DIR when file is NULL. */
+static void set_path(struct target *t, const char *file)
+{
+	const char *dir;
+
+	if (file) {
+		xbuf_puts(&t->path, file);
+		return;
 	}
-	for (k = 0; k < (int)(sizeof op_names / sizeof op_names[0]); k++)
-		if (!strcmp(argv[1], op_names[k]))
+	dir = getenv("TALLY_METRICS_DIR");
+	xbuf_puts(&t->path, dir && *dir ? dir : DEFAULT_DIR);
+	xbuf_puts(&t->path, "/" DEFAULT_BASE);
+}
+
+/* Returns 1 when a ends one update of a batch (the argument ";"), else 0. */
+static int is_end(int batch, const char *a)
+{
+	return batch && a[0] == ';' && a[1] == '\0';
+}
+
+/* Parses one update starting at argv[i] (the command name) into o. Outside
+ * a batch (batch 0) it takes -f and --sync into t and runs to the end of
+ * argv; in a batch it stops after the ";" that ends the update. Returns
+ * the index after the update; dies on usage errors and bad input. */
+static int parse_update(struct opts *o, struct target *t, int argc, char **argv, int i, int batch)
+{
+	const char *a, *v, *file = NULL, *eq, *buckets = NULL;
+	char vtext[PROM_VALUE_BUFSZ];
+	int k, nops = batch ? OP_TIME : (int)(sizeof op_names / sizeof op_names[0]);
+
+	if (i >= argc || is_end(batch, argv[i]))
+		usage("%s", batch ? "missing update after \";\"" : "missing command");
+	if (!batch && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")))
+		print_help();
+	for (k = 0; k < nops; k++)
+		if (!strcmp(argv[i], op_names[k]))
 			break;
-	if (k == (int)(sizeof op_names / sizeof op_names[0]))
-		usage("unknown command \"%.64s\"", argv[1]);
+	if (k == nops)
+		usage(batch ? "unknown update \"%.64s\" in batch (want inc, add, set, observe or delete)" :
+			"unknown command \"%.64s\"", argv[i]);
 	o->op = (enum op)k;
-	for (i = 2; i < argc; i++) {
+	o->t = t;
+	for (i++; i < argc; i++) {
 		a = argv[i];
+		if (is_end(batch, a))
+			break;
 		if (!strcmp(a, "--")) {
 			i++;
 			break;
@@ -217,11 +262,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		if (a[0] != '-' || a[1] == '\0')
 			break;
 		if (!strcmp(a, "--help")) {
-			fputs("usage: ", stdout);
-			fputs(synopsis, stdout);
-			fputs(help_text, stdout);
-			exit(fflush(stdout) ? EXIT_SYS : EXIT_OK);
+			print_help();
 		} else if (is_opt(a, "-f") || is_opt(a, "--file")) {
+			if (batch)
+				usage("%s", "-f applies to the whole batch: give it before the first update");
 			file = optval(argc, argv, &i, a[1] == 'f' ? "-f" : "--file");
 			if (!*file)
 				usage("%s", "-f needs a file name");
@@ -253,24 +297,26 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			if (o->op != OP_OBSERVE)
 				usage("--buckets applies to observe only, not %s", op_names[o->op]);
 		} else if (!strcmp(a, "--sync")) {
-			o->sync = 1;
+			if (batch)
+				usage("%s", "--sync applies to the whole batch: give it before the first update");
+			t->sync = 1;
 		} else {
 			usage("unknown option \"%.64s\"", a);
 		}
 	}
-	if (i >= argc)
+	if (i >= argc || is_end(batch, argv[i]))
 		usage("%s", "missing NAME");
 	o->name = argv[i++];
 	switch (o->op) {
 	case OP_INC:
 		o->value = 1;
-		if (i < argc)
+		if (i < argc && !is_end(batch, argv[i]))
 			o->value = parse_value_arg(argv[i++]);
 		break;
 	case OP_ADD:
 	case OP_SET:
 	case OP_OBSERVE:
-		if (i >= argc)
+		if (i >= argc || is_end(batch, argv[i]))
 			usage("%s needs a VALUE", op_names[o->op]);
 		o->value = parse_value_arg(argv[i++]);
 		break;
@@ -285,7 +331,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		i = argc;
 		break;
 	}
-	if (i < argc)
+	if (i < argc && is_end(batch, argv[i]))
+		i++;
+	else if (i < argc)
 		usage("unexpected argument \"%.64s\"", argv[i]);
 
 	if (!o->have_type)
@@ -316,14 +364,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		die(EXIT_FAIL, "refusing to observe NaN into %s", o->name);
 	if (buckets)
 		parse_buckets(o, buckets);
-
-	if (file) {
-		xbuf_puts(&o->path, file);
-	} else {
-		dir = getenv("TALLY_METRICS_DIR");
-		xbuf_puts(&o->path, dir && *dir ? dir : DEFAULT_DIR);
-		xbuf_puts(&o->path, "/" DEFAULT_BASE);
-	}
+	if (!batch)
+		set_path(t, file);
+	return i;
 }
 
 /* Sets key to the series key of o's labels plus status (if not NULL).
@@ -332,7 +375,7 @@ static int make_key(const struct opts *o, const char *status, struct buf *key, s
 {
 	struct prom_label l[PROM_MAX_LABELS + 1];
 	struct prom_err err;
-	size_t n = o->nlabels, i;
+	size_t n = o->nlabels, i, k;
 	double bound;
 
 	for (i = 0; i < n; i++)
@@ -352,6 +395,16 @@ static int make_key(const struct opts *o, const char *status, struct buf *key, s
 			return fail(fl, EXIT_SYS, errno, "unable to allocate memory");
 		return fail(fl, EXIT_FAIL, 0, "%s", err.msg);
 	}
+	/* All labels are valid. An empty value is no label to Prometheus
+	 * (x{a=""} and x are one series), so the key leaves those out. */
+	for (i = k = 0; i < n; i++)
+		if (l[i].value_len)
+			l[k++] = l[i];
+	if (k == n)
+		return 0;
+	buf_reset(key);
+	if (prom_labels_key(l, k, NULL, 0, &bound, key, &err) < 0)
+		return fail(fl, EXIT_SYS, errno, "unable to allocate memory");
 	return 0;
 }
 
@@ -363,14 +416,14 @@ static struct prom_family *family(const struct opts *o, struct prom_doc *d, stru
 
 	if (f && f->type != o->type) {
 		fail(fl, EXIT_FAIL, 0, "%s: %s is %s%s, not %s%s; refusing to change its type",
-			o->path.p, o->name, f->type == PROM_UNTYPED ? "" : "a ", prom_type_name(f->type),
+			o->t->path.p, o->name, f->type == PROM_UNTYPED ? "" : "a ", prom_type_name(f->type),
 			o->type == PROM_UNTYPED ? "" : "a ", prom_type_name(o->type));
 		return NULL;
 	}
 	if (!f) {
 		g = prom_family_clash(d, o->name, o->type);
 		if (g) {
-			fail(fl, EXIT_FAIL, 0, "%s: %s %s would collide with %s %s", o->path.p,
+			fail(fl, EXIT_FAIL, 0, "%s: %s %s would collide with %s %s", o->t->path.p,
 				prom_type_name(o->type), o->name, prom_type_name(g->type), g->name);
 			return NULL;
 		}
@@ -419,11 +472,11 @@ static int observe(const struct opts *o, struct prom_family *f, const char *key,
 
 	n = stored_bounds(f, key, mine);
 	if (n < 0)
-		return fail(fl, EXIT_FAIL, 0, "%s: histogram %s has more than %d buckets", o->path.p, o->name, MAX_BUCKETS);
+		return fail(fl, EXIT_FAIL, 0, "%s: histogram %s has more than %d buckets", o->t->path.p, o->name, MAX_BUCKETS);
 	if (o->nbuckets && n > 0 && ((size_t)n != o->nbuckets ||
 	    memcmp(mine, o->buckets, o->nbuckets * sizeof mine[0])))
 		return fail(fl, EXIT_FAIL, 0, "%s: histogram %s{%s} already has other buckets than --buckets gives",
-			o->path.p, o->name, key);
+			o->t->path.p, o->name, key);
 	if (o->nbuckets) {
 		b = o->buckets;
 		n = (int)o->nbuckets;
@@ -433,7 +486,7 @@ static int observe(const struct opts *o, struct prom_family *f, const char *key,
 		b = mine;
 	} else {
 		if (n < 0)
-			return fail(fl, EXIT_FAIL, 0, "%s: histogram %s has more than %d buckets", o->path.p, o->name, MAX_BUCKETS);
+			return fail(fl, EXIT_FAIL, 0, "%s: histogram %s has more than %d buckets", o->t->path.p, o->name, MAX_BUCKETS);
 		b = default_buckets;
 		n = (int)(sizeof default_buckets / sizeof default_buckets[0]);
 	}
@@ -499,14 +552,18 @@ static int apply(const struct opts *o, struct prom_doc *d, const char *key, stru
 	return 0;
 }
 
-/* Gives every family of d a HELP and a TYPE line. Returns 0, or -1 with fl filled. */
+/* Gives every family of d a HELP and a TYPE line and drops the timestamps
+ * of a hand-written file (textfile collectors refuse them). Returns 0, or
+ * -1 with fl filled. */
 static int complete(struct prom_doc *d, struct failure *fl)
 {
 	struct buf help = { 0 };
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < d->n; i++) {
 		d->f[i].typed = 1;
+		for (j = 0; j < d->f[i].n; j++)
+			d->f[i].s[j].has_ts = 0;
 		if (d->f[i].help)
 			continue;
 		buf_reset(&help);
@@ -520,53 +577,66 @@ static int complete(struct prom_doc *d, struct failure *fl)
 	return 0;
 }
 
-/* Locks o's file, reads, parses, applies o and replaces it. Returns 0, or
- * -1 with fl filled; the file is unchanged on failure. */
-static int update(const struct opts *o, const char *key, struct failure *fl)
+/* Locks t's file, reads, parses and checks it, applies the n updates o[]
+ * (each with its key) in order and replaces the file once. Returns 0, or
+ * -1 with fl filled; the file is unchanged on failure, and when no
+ * update changed anything. */
+static int update(const struct target *t, const struct opts *o, size_t n, struct failure *fl)
 {
 	struct buf text = { 0 }, out = { 0 };
 	struct prom_doc doc = { 0 };
 	struct prom_err perr;
-	int lockfd, rc = -1;
+	int lockfd, rc = -1, changed = 0;
+	size_t i;
 
-	lockfd = lock_open(o->path.p);
+	lockfd = lock_open(t->path.p);
 	if (lockfd < 0) {
 		if (errno == ENOENT)
-			return fail(fl, EXIT_SYS, 0, "unable to lock %s: its directory does not exist", o->path.p);
-		return fail(fl, EXIT_SYS, errno, "unable to lock %s", o->path.p);
+			return fail(fl, EXIT_SYS, 0, "unable to lock %s: its directory does not exist", t->path.p);
+		return fail(fl, EXIT_SYS, errno, "unable to lock %s", t->path.p);
 	}
-	if (file_read_all(o->path.p, PROM_MAX_FILE, &text) < 0) {
+	if (file_read_all(t->path.p, PROM_MAX_FILE, &text) < 0) {
 		if (errno == EFBIG) {
-			fail(fl, EXIT_FAIL, 0, "%s: file too large (more than %u bytes)", o->path.p, PROM_MAX_FILE);
+			fail(fl, EXIT_FAIL, 0, "%s: file too large (more than %u bytes)", t->path.p, PROM_MAX_FILE);
 			goto out_unlock;
 		}
 		if (errno != ENOENT) {
-			fail(fl, EXIT_SYS, errno, "unable to read %s", o->path.p);
+			fail(fl, EXIT_SYS, errno, "unable to read %s", t->path.p);
 			goto out_unlock;
 		}
 		buf_reset(&text);
 	}
 	if (prom_parse(&doc, text.p ? text.p : "", text.len, &perr) < 0) {
 		if (errno == ENOMEM)
-			fail(fl, EXIT_SYS, errno, "unable to parse %s", o->path.p);
+			fail(fl, EXIT_SYS, errno, "unable to parse %s", t->path.p);
 		else
-			fail(fl, EXIT_FAIL, 0, "%s:%zu: %s; not modifying it", o->path.p, perr.line, perr.msg);
+			fail(fl, EXIT_FAIL, 0, "%s:%zu: %s; not modifying it", t->path.p, perr.line, perr.msg);
 		goto out_unlock;
 	}
-	rc = apply(o, &doc, key, fl);
-	if (rc != 0) {
-		rc = rc > 0 ? 0 : -1;
-		goto out_free;
+	for (i = 0; i < doc.n; i++)
+		if (prom_histogram_check(&doc.f[i], &perr) < 0) {
+			fail(fl, EXIT_FAIL, 0, "%s:%zu: %s; not modifying it", t->path.p, perr.line, perr.msg);
+			goto out_free;
+		}
+	for (i = 0; i < n; i++) {
+		rc = apply(&o[i], &doc, o[i].key.p, fl);
+		if (rc < 0)
+			goto out_free;
+		changed |= rc == 0;
 	}
+	rc = 0;
+	if (!changed)
+		goto out_free;
 	rc = -1;
 	if (complete(&doc, fl) < 0)
 		goto out_free;
-	if (prom_serialize(&doc, &out) < 0) {
+	/* The new file is about as large as the old one: grow the buffer once. */
+	if (buf_reserve(&out, text.len + text.len / 8 + 4096) < 0 || prom_serialize(&doc, &out) < 0) {
 		fail(fl, EXIT_SYS, errno, "unable to allocate memory");
 		goto out_free;
 	}
-	if (atomic_replace(o->path.p, out.p ? out.p : "", out.len, o->sync) < 0) {
-		fail(fl, EXIT_SYS, errno, "unable to replace %s", o->path.p);
+	if (atomic_replace_locked(t->path.p, out.p ? out.p : "", out.len, t->sync) < 0) {
+		fail(fl, EXIT_SYS, errno, "unable to replace %s", t->path.p);
 		goto out_free;
 	}
 	rc = 0;
@@ -618,30 +688,84 @@ static int run(const struct opts *o, double *secs)
 	return EXIT_SYS;
 }
 
+/* tally-metric batch: parses the updates after the batch options and
+ * applies them all at once. Returns the exit status. */
+static int batch_main(int argc, char **argv)
+{
+	struct target t = { { 0 }, 0 };
+	struct failure fl;
+	const char *file = NULL;
+	struct opts *o;
+	size_t n = 0, k;
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			print_help();
+		} else if (is_opt(argv[i], "-f") || is_opt(argv[i], "--file")) {
+			file = optval(argc, argv, &i, argv[i][1] == 'f' ? "-f" : "--file");
+			if (!*file)
+				usage("%s", "-f needs a file name");
+		} else if (!strcmp(argv[i], "--sync")) {
+			t.sync = 1;
+		} else if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (argv[i][0] == '-') {
+			usage("unknown batch option \"%.64s\"", argv[i]);
+		} else {
+			break;
+		}
+	}
+	if (i >= argc)
+		usage("%s", "batch needs at least one update");
+	o = calloc(MAX_BATCH, sizeof *o);
+	if (!o)
+		die_sys(EXIT_SYS, "unable to allocate memory");
+	while (i < argc) {
+		if (n == MAX_BATCH)
+			die(EXIT_FAIL, "too many updates in one batch (more than %d)", MAX_BATCH);
+		i = parse_update(&o[n++], &t, argc, argv, i, 1);
+	}
+	set_path(&t, file);
+	for (k = 0; k < n; k++)
+		if (make_key(&o[k], NULL, &o[k].key, &fl) < 0)
+			die(fl.code, "update %zu: %s", k + 1, fl.msg);
+	if (update(&t, o, n, &fl) < 0)
+		die(fl.code, "%s", fl.msg);
+	for (k = 0; k < n; k++)
+		buf_free(&o[k].key);
+	free(o);
+	buf_free(&t.path);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
-	struct opts o;
+	struct target t = { { 0 }, 0 };
 	struct failure fl;
-	struct buf key = { 0 };
+	struct opts o;
 	int status;
 
 	die_prog = "tally-metric";
+	if (argc >= 2 && !strcmp(argv[1], "batch"))
+		return batch_main(argc, argv);
 	memset(&o, 0, sizeof o);
-	parse_args(&o, argc, argv);
-	if (make_key(&o, o.op == OP_TIME ? "success" : NULL, &key, &fl) < 0)
+	parse_update(&o, &t, argc, argv, 1, 0);
+	if (make_key(&o, o.op == OP_TIME ? "success" : NULL, &o.key, &fl) < 0)
 		die(fl.code, "%s", fl.msg);
 	if (o.op != OP_TIME) {
-		if (update(&o, key.p, &fl) < 0)
+		if (update(&t, &o, 1, &fl) < 0)
 			die(fl.code, "%s", fl.msg);
-		buf_free(&key);
-		buf_free(&o.path);
+		buf_free(&o.key);
+		buf_free(&t.path);
 		return EXIT_OK;
 	}
 	status = run(&o, &o.value);
-	if (make_key(&o, status == 0 ? "success" : "failure", &key, &fl) < 0 ||
-	    update(&o, key.p, &fl) < 0)
+	if (make_key(&o, status == 0 ? "success" : "failure", &o.key, &fl) < 0 ||
+	    update(&t, &o, 1, &fl) < 0)
 		warnx_msg("%s", fl.msg);
-	buf_free(&key);
-	buf_free(&o.path);
+	buf_free(&o.key);
+	buf_free(&t.path);
 	return status;
 }

@@ -5,21 +5,30 @@
 #   metrics_record_feature <feature> <status> <duration_seconds> <errors> <warnings>
 #
 # log_feature_end (logging.sh) calls metrics_record_feature for every
-# finished feature. The families (docs/reference/metrics.md):
-#   container_build_duration_seconds{feature,status}  gauge
-#   container_build_errors_total{feature}              counter
-#   container_build_warnings_total{feature}            counter
-#   container_features_installed                       gauge
-# all in TALLY_METRICS_DIR/build.prom.
+# finished feature, and log_command calls _tally_metrics_command_end for
+# every command. The families, all in TALLY_METRICS_DIR/build.prom
+# (docs/reference/metrics.md):
+#   container_build_duration_seconds{feature,status}         gauge
+#   container_build_errors_total{feature}                     counter
+#   container_build_warnings_total{feature}                   counter
+#   container_features_installed                              gauge
+#   container_build_info{correlation_id,version,base_image}   gauge, always 1
+#   container_build_last_finished_timestamp_seconds           gauge
+#   container_build_command_duration_seconds{feature}         histogram
+#   container_build_commands_total{feature,status}            counter
+# Each call is one `tally-metric batch`: one process, one lock, one rename,
+# and all of its updates or none.
 #
 # Globals read: METRICS_ENABLED (false turns build metrics off; default on),
 # TALLY_METRICS_DIR (default /var/lib/container-build/metrics), BUILD_LOG_DIR,
-# TALLY_HOME. tally-metric is looked up in $TALLY_HOME/bin, then PATH.
+# BUILD_CORRELATION_ID, TALLY_VERSION, TALLY_HOME. tally-metric is looked up
+# in $TALLY_HOME/bin, then PATH.
 # Reference: docs/reference/metrics.md
 
 [ -n "${_tally_metrics_loaded-}" ] && return 0
 _tally_metrics_loaded=1
 _tally_metrics_warned=
+_tally_metrics_base=
 
 # _tally_metrics_on: returns 0 unless METRICS_ENABLED says false.
 _tally_metrics_on() {
@@ -45,17 +54,115 @@ _tally_metrics_tool() {
 	fi
 }
 
+# _tally_metrics_file: sets _tally_tmetric (see _tally_metrics_tool) and
+# _tally_mfile to TALLY_METRICS_DIR/build.prom, creating the directory.
+# Returns 1 (after a warning) when metrics cannot be written.
+_tally_metrics_file() {
+	local dir=''
+	_tally_metrics_tool
+	[ -n "$_tally_tmetric" ] || return 1
+	dir=${TALLY_METRICS_DIR:-/var/lib/container-build/metrics}
+	[ -d "$dir" ] || mkdir -p "$dir" 2>/dev/null || {
+		printf '%s\n' "tally: warning: unable to create metrics directory $dir" >&2
+		return 1
+	}
+	_tally_mfile="$dir/build.prom"
+}
+
+# _tally_metrics_base_image: sets _tally_metrics_base (once per shell) to
+# the base image from /etc/os-release (else /usr/lib/os-release): ID:VERSION_ID
+# ("debian:12", "alpine:3.20.3"), else PRETTY_NAME, else ID, else "unknown".
+_tally_metrics_base_image() {
+	local f='' line='' id='' ver='' pretty='' v=''
+	[ -n "$_tally_metrics_base" ] && return 0
+	for f in /etc/os-release /usr/lib/os-release; do
+		[ -r "$f" ] && break
+	done
+	if [ -r "$f" ]; then
+		while IFS= read -r line || [ -n "$line" ]; do
+			v=${line#*=}
+			case $v in
+			\"*\")
+				v=${v#\"}
+				v=${v%\"}
+				;;
+			\'*\')
+				v=${v#\'}
+				v=${v%\'}
+				;;
+			esac
+			case $line in
+			ID=*) id=$v ;;
+			VERSION_ID=*) ver=$v ;;
+			PRETTY_NAME=*) pretty=$v ;;
+			esac
+		done <"$f"
+	fi
+	if [ -n "$id" ] && [ -n "$ver" ]; then
+		_tally_metrics_base="$id:$ver"
+	elif [ -n "$pretty" ]; then
+		_tally_metrics_base=$pretty
+	else
+		_tally_metrics_base=${id:-unknown}
+	fi
+}
+
+# _tally_metrics_info: sets _tally_mcid, _tally_mversion and
+# _tally_metrics_base, the labels of container_build_info.
+_tally_metrics_info() {
+	local f=''
+	_tally_mcid=
+	if command -v _tally_json_cid >/dev/null 2>&1; then
+		_tally_json_cid && _tally_mcid=${_tally_cid-}
+	fi
+	if [ -z "$_tally_mcid" ]; then
+		_tally_mcid=${BUILD_CORRELATION_ID-}
+		f="${BUILD_LOG_DIR:-/var/log/container-build}/.correlation-id"
+		[ -n "$_tally_mcid" ] || [ ! -r "$f" ] || read -r _tally_mcid <"$f" || :
+		_tally_mcid=${_tally_mcid:-unknown}
+	fi
+	_tally_mversion=${TALLY_VERSION-}
+	f="${TALLY_HOME:-/opt/tally}/VERSION"
+	[ -n "$_tally_mversion" ] || [ ! -r "$f" ] || read -r _tally_mversion <"$f" || :
+	_tally_mversion=${_tally_mversion:-unknown}
+	_tally_metrics_base_image
+}
+
+# _tally_metrics_features: sets _tally_mfeatures to the number of distinct
+# features in BUILD_LOG_DIR/master-summary.log (lines "F: N errors, M
+# warnings (Ss)"), without a fork.
+_tally_metrics_features() {
+	local line='' name='' seen='' nl='
+'
+	_tally_mfeatures=0
+	[ -r "${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log" ] || return 0
+	while IFS= read -r line; do
+		name=${line%: * errors, * warnings (*)}
+		[ "$name" != "$line" ] || continue
+		case "$nl$seen" in
+		*"$nl$name$nl"*) ;;
+		*)
+			seen="$seen$name$nl"
+			_tally_mfeatures=$((_tally_mfeatures + 1))
+			;;
+		esac
+	done <"${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log"
+}
+
 # Usage: metrics_record_feature <feature> <status> <duration_seconds> <errors> <warnings>
-# Records one finished feature in TALLY_METRICS_DIR/build.prom: sets
-# container_build_duration_seconds{feature,status} (and removes the series
-# of the other status), adds the errors and warnings to their counters and
-# sets container_features_installed to the number of distinct features in
-# BUILD_LOG_DIR/master-summary.log. STATUS is success or failure. Returns 0;
-# a failure is reported on stderr and never breaks the build.
+# Records one finished feature in TALLY_METRICS_DIR/build.prom, in one
+# tally-metric batch: sets container_build_duration_seconds{feature,status}
+# (and removes the series of the other status), adds the errors and
+# warnings to their counters, sets container_features_installed to the
+# number of distinct features in BUILD_LOG_DIR/master-summary.log, sets
+# container_build_last_finished_timestamp_seconds to now and replaces
+# container_build_info{correlation_id,version,base_image}. STATUS is success
+# or failure. Returns 0; a failure is reported on stderr and never breaks
+# the build.
 # Example: metrics_record_feature python-dev success 145.3 0 2
 metrics_record_feature() {
 	local feature="${1-}" status="${2-}" secs="${3-}" errors="${4-0}" warnings="${5-0}"
-	local file='' other='' dir='' n=''
+	local other='' now=''
 	_tally_metrics_on || return 0
 	case $status in
 	success) other=failure ;;
@@ -65,31 +172,29 @@ metrics_record_feature() {
 		return 0
 		;;
 	esac
-	_tally_metrics_tool
-	[ -n "$_tally_tmetric" ] || return 0
-	dir=${TALLY_METRICS_DIR:-/var/lib/container-build/metrics}
-	[ -d "$dir" ] || mkdir -p "$dir" 2>/dev/null || {
-		printf '%s\n' "tally: warning: unable to create metrics directory $dir" >&2
-		return 0
-	}
-	file="$dir/build.prom"
-	"$_tally_tmetric" delete -f "$file" --label feature="$feature" \
-		--label status="$other" container_build_duration_seconds 2>/dev/null || :
-	"$_tally_tmetric" set -f "$file" --type gauge \
-		--help-text "Time taken to build container features" \
+	_tally_metrics_file || return 0
+	_tally_metrics_features
+	_tally_metrics_info
+	now=$(date +%s 2>/dev/null) || now=
+	case $now in '' | *[!0-9]*) now=0 ;; esac
+	"$_tally_tmetric" batch -f "$_tally_mfile" \
+		delete --label feature="$feature" --label status="$other" \
+		container_build_duration_seconds ';' \
+		set --type gauge --help-text "Time taken to build container features" \
 		--label feature="$feature" --label status="$status" \
-		container_build_duration_seconds "$secs" || :
-	"$_tally_tmetric" add -f "$file" --type counter \
-		--help-text "Total errors during container build" \
-		--label feature="$feature" container_build_errors_total "$errors" || :
-	"$_tally_tmetric" add -f "$file" --type counter \
-		--help-text "Total warnings during container build" \
-		--label feature="$feature" container_build_warnings_total "$warnings" || :
-	n=$(awk '{ sub(/: [0-9]+ errors.*$/, "") } !seen[$0]++ { n++ } END { print n + 0 }' \
-		"${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log" 2>/dev/null) || n=0
-	"$_tally_tmetric" set -f "$file" --type gauge \
-		--help-text "Total number of features installed" \
-		container_features_installed "${n:-0}" || :
+		container_build_duration_seconds "$secs" ';' \
+		add --type counter --help-text "Total errors during container build" \
+		--label feature="$feature" container_build_errors_total "$errors" ';' \
+		add --type counter --help-text "Total warnings during container build" \
+		--label feature="$feature" container_build_warnings_total "$warnings" ';' \
+		set --type gauge --help-text "Total number of features installed" \
+		container_features_installed "$_tally_mfeatures" ';' \
+		set --type gauge --help-text "Unix time at which the last feature of the build finished" \
+		container_build_last_finished_timestamp_seconds "$now" ';' \
+		delete container_build_info ';' \
+		set --type gauge --help-text "Build information: correlation id, tally version and base image; always 1" \
+		--label correlation_id="$_tally_mcid" --label version="$_tally_mversion" \
+		--label base_image="$_tally_metrics_base" container_build_info 1 || :
 	return 0
 }
 
@@ -97,4 +202,30 @@ metrics_record_feature() {
 # hook log_feature_end calls.
 _tally_metrics_feature_end() {
 	metrics_record_feature "$@"
+}
+
+# _tally_metrics_command_end FEATURE DESCRIPTION EXIT_STATUS DURATION_MS: the
+# hook log_command calls after each command. In one tally-metric batch:
+# observes the duration into container_build_command_duration_seconds{feature}
+# (default buckets 0.1 ... 3600 s) and counts the command in
+# container_build_commands_total{feature,status} (status success when
+# EXIT_STATUS is 0, else failure). The description is not a label (it
+# would make a series per command). Returns 0, whatever happens.
+_tally_metrics_command_end() {
+	local feature="${1-}" rc="${3-}" ms="${4-}" status=success frac=''
+	_tally_metrics_on || return 0
+	case $ms in '' | *[!0-9]*) return 0 ;; esac
+	[ "$rc" = 0 ] || status=failure
+	frac=$((ms % 1000))
+	case $frac in
+	?) frac=00$frac ;;
+	??) frac=0$frac ;;
+	esac
+	_tally_metrics_file || return 0
+	"$_tally_tmetric" batch -f "$_tally_mfile" \
+		observe --help-text "Duration of each command run through log_command, by feature" \
+		--label feature="$feature" container_build_command_duration_seconds "$((ms / 1000)).$frac" ';' \
+		inc --type counter --help-text "Commands run through log_command, by feature and outcome" \
+		--label feature="$feature" --label status="$status" container_build_commands_total || :
+	return 0
 }

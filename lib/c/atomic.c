@@ -1,6 +1,7 @@
 /* atomic.c: a metrics writer's file mechanics: a sibling lock file, a
  * capped whole-file read, and atomic replacement through a sibling
- * temporary file and rename(2) (skalibs openwritenclose). */
+ * temporary file and rename(2) or renameat2(RENAME_EXCHANGE) (skalibs
+ * openwritenclose). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,9 +9,30 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "tally.h"
+
+#define TALLY_RENAME_EXCHANGE (1 << 1) /* renameat2(2): swap the two names */
+
+#ifdef SYS_renameat2
+/* Atomically swaps the names a and b (renameat2 RENAME_EXCHANGE). Returns
+ * 0, or -1 with errno set (EINVAL, ENOSYS: not supported here). */
+static int exchange(const char *a, const char *b)
+{
+	return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, TALLY_RENAME_EXCHANGE);
+}
+#else
+/* No renameat2 on this system: fails with ENOSYS. */
+static int exchange(const char *a, const char *b)
+{
+	(void)a;
+	(void)b;
+	errno = ENOSYS;
+	return -1;
+}
+#endif
 
 /* Sets b to the sibling of path called "." BASENAME suffix, in the same
  * directory. Returns 0, or -1 with errno EISDIR (path names a directory,
@@ -73,6 +95,7 @@ out_free:
 
 int file_read_all(const char *path, size_t max, struct buf *out)
 {
+	struct stat st;
 	ssize_t r;
 	int fd, saved;
 
@@ -80,8 +103,12 @@ int file_read_all(const char *path, size_t max, struct buf *out)
 	if (fd < 0)
 		return -1;
 	buf_reset(out);
+	/* Room for the whole file at once (and one more byte, to see EOF). */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (size_t)st.st_size <= max && buf_reserve(out, (size_t)st.st_size + 1) < 0)
+		goto out_close;
 	for (;;) {
-		if (buf_reserve(out, 65536) < 0)
+		if (out->cap - out->len < 2 && buf_reserve(out, 65536) < 0)
 			goto out_close;
 		r = read(fd, out->p + out->len, out->cap - out->len - 1);
 		if (r < 0) {
@@ -149,6 +176,91 @@ out_free:
 	saved = errno;
 	buf_free(&tmp);
 	buf_free(&dir);
+	errno = saved;
+	return -1;
+}
+
+/* fsyncs the directory of path. Returns 0, or -1 with errno set (EINVAL,
+ * a file system that cannot sync directories, counts as success). */
+static int sync_dir(const char *path)
+{
+	struct buf dir = { 0 };
+	int dfd, rc = -1, saved;
+
+	if (dir_of(&dir, path) < 0)
+		goto out_free;
+	dfd = open(dir.p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		goto out_free;
+	rc = fsync(dfd);
+	if (rc < 0 && errno == EINVAL)
+		rc = 0;
+	saved = errno;
+	close(dfd);
+	errno = saved;
+out_free:
+	saved = errno;
+	buf_free(&dir);
+	errno = saved;
+	return rc;
+}
+
+/* Puts the complete file tmp in place of path: swaps the two names when
+ * path exists, then removes tmp (now the old file), else renames. A
+ * rename over an existing file makes ext4 (auto_da_alloc) start writing
+ * the new file's data out at once; a swap does not, and readers see
+ * either the old or the new file all the same. Returns 0, or -1 with
+ * errno set and path unchanged. */
+static int put_in_place(const char *tmp, const char *path)
+{
+	if (exchange(tmp, path) == 0) {
+		if (unlink(tmp) < 0 && (errno == EISDIR || errno == EPERM)) {
+			/* path was a directory (made behind our back): swap back. */
+			exchange(tmp, path);
+			errno = EISDIR;
+			return -1;
+		}
+		return 0;
+	}
+	/* path is new, or swaps are not supported here (EINVAL, ENOSYS): rename
+	 * reports any real error itself. */
+	return rename(tmp, path);
+}
+
+int atomic_replace_locked(const char *path, const char *data, size_t n, int sync)
+{
+	struct buf tmp = { 0 };
+	int fd = -1, rc, saved;
+
+	if (sibling(&tmp, path, ".tmp") < 0)
+		goto out_free;
+	for (;;) {
+		fd = open(tmp.p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+		/* Left by a writer killed while it held the lock. */
+		if (unlink(tmp.p) < 0 && errno != ENOENT)
+			goto out_free;
+	}
+	if (fd < 0)
+		goto out_free;
+	if (fchmod(fd, 0644) < 0 || write_all(fd, data, n) < 0 || (sync && fsync(fd) < 0))
+		goto out_unlink;
+	rc = close(fd);
+	fd = -1;
+	if (rc < 0 || put_in_place(tmp.p, path) < 0)
+		goto out_unlink;
+	buf_free(&tmp);
+	return sync ? sync_dir(path) : 0;
+out_unlink:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp.p);
+	errno = saved;
+out_free:
+	saved = errno;
+	buf_free(&tmp);
 	errno = saved;
 	return -1;
 }

@@ -80,9 +80,13 @@ int prom_label_name_ok(const char *s, size_t n)
 
 int prom_utf8_ok(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+	const unsigned char *p = (const unsigned char *)s, *e;
 	unsigned lo, hi;
 	size_t len, i;
+
+	if (n == 0) /* s may be NULL then */
+		return 1;
+	e = p + n;
 
 	while (p < e) {
 		if (*p < 0x80) {
@@ -121,6 +125,8 @@ static int escape(struct buf *b, const char *s, size_t n, const char *const tab[
 	size_t i, run = 0;
 	const char *e;
 
+	if (n == 0) /* s may be NULL then */
+		return buf_put(b, "", 0);
 	for (i = 0; i < n; i++) {
 		e = tab[(unsigned char)s[i]];
 		if (!e)
@@ -142,9 +148,66 @@ int prom_escape_help(struct buf *b, const char *s, size_t n)
 	return escape(b, s, n, help_esc);
 }
 
+/* Powers of ten that are exact doubles, 10^0 .. 10^22. */
+static const double pow10_exact[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* Writes the decimal digits of m (below 10^19) zero-padded to at least
+ * width digits at p; returns the end. */
+static char *put_digits(char *p, unsigned long long m, int width)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m);
+	while (n < width)
+		tmp[n++] = '0';
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* Formats a (positive, 1e-4 <= a < 1e15, not an integer) as the fixed-point
+ * text with the fewest decimals (at most 15) that converts back to a
+ * exactly, which is also what the shortest %.Ng prints; neg adds a '-'.
+ * Returns 0, or -1 when there is no such text within those bounds. The
+ * check m / 10^k == a is exact: both operands are exact doubles and the
+ * division is correctly rounded, as strtod is (Clinger's fast path). */
+static int format_fixed(double a, int neg, char out[PROM_VALUE_BUFSZ])
+{
+	unsigned long long m, ip;
+	double x;
+	char *p = out;
+	int k;
+
+	for (k = 1; k <= 15; k++) {
+		x = a * pow10_exact[k];
+		if (x >= 1e15)
+			return -1;
+		m = (unsigned long long)(x + 0.5);
+		if ((double)m / pow10_exact[k] != a)
+			continue;
+		ip = m / (unsigned long long)pow10_exact[k];
+		if (neg)
+			*p++ = '-';
+		p = put_digits(p, ip, 1);
+		*p++ = '.';
+		p = put_digits(p, m % (unsigned long long)pow10_exact[k], k);
+		*p = '\0';
+		return 0;
+	}
+	return -1;
+}
+
 void prom_format_value(double v, char out[PROM_VALUE_BUFSZ])
 {
 	double a = v < 0 ? -v : v, back;
+	char *p = out;
 	int prec;
 
 	if (v != v) {
@@ -157,9 +220,18 @@ void prom_format_value(double v, char out[PROM_VALUE_BUFSZ])
 	}
 	/* Every double from 2^53 up is an integer; below, test by truncation. */
 	if (a < 1e21 && (a >= 9007199254740992.0 || (double)(long long)v == v)) {
-		snprintf(out, PROM_VALUE_BUFSZ, "%.0f", v);
+		if (a >= 1e19) {
+			snprintf(out, PROM_VALUE_BUFSZ, "%.0f", v);
+			return;
+		}
+		if (signbit(v))
+			*p++ = '-';
+		p = put_digits(p, (unsigned long long)a, 1);
+		*p = '\0';
 		return;
 	}
+	if (a >= 1e-4 && a < 1e15 && format_fixed(a, v < 0, out) == 0)
+		return;
 	for (prec = 1; prec < 17; prec++) {
 		snprintf(out, PROM_VALUE_BUFSZ, "%.*g", prec, v);
 		back = strtod(out, NULL);
@@ -167,6 +239,33 @@ void prom_format_value(double v, char out[PROM_VALUE_BUFSZ])
 			return;
 	}
 	snprintf(out, PROM_VALUE_BUFSZ, "%.17g", v);
+}
+
+/* Converts s, already checked to be [+-]?D+[.D*] or [+-]?.D+, to *v
+ * without strtod when it has at most 15 digits and no exponent: the
+ * digits are an exact integer and 10^k an exact double, so one correctly
+ * rounded division gives strtod's result (Clinger's fast path). Returns
+ * 0, or -1 when s is not such a number. */
+static int fast_decimal(const char *s, double *v)
+{
+	unsigned long long m = 0;
+	int digits = 0, k = 0, frac = 0, neg = *s == '-';
+	const char *p = s + (*s == '-' || *s == '+');
+	double r;
+
+	for (; *p; p++) {
+		if (*p == '.') {
+			frac = 1;
+			continue;
+		}
+		if (!is_digit(*p) || ++digits > 15)
+			return -1;
+		m = m * 10 + (unsigned long long)(*p - '0');
+		k += frac;
+	}
+	r = (double)m / pow10_exact[k];
+	*v = neg ? -r : r;
+	return 0;
 }
 
 int prom_parse_value(const char *s, double *v)
@@ -204,6 +303,8 @@ int prom_parse_value(const char *s, double *v)
 	}
 	if (*p)
 		goto bad;
+	if (fast_decimal(s, v) == 0)
+		return 0;
 	errno = 0;
 	r = strtod(s, &end);
 	if (*end)
@@ -540,7 +641,9 @@ int prom_labels_key(struct prom_label *l, size_t n, const char *bound_name, int 
 			return refuse(err, "value of label %s is not valid UTF-8",
 				shown(show, sizeof show, l[i].name, l[i].name_len));
 	}
-	if (n)
+	for (i = 1; i < n && label_qcmp(&l[i - 1], &l[i]) < 0; i++)
+		;
+	if (i < n) /* not already sorted (files tally writes are) */
 		qsort(l, n, sizeof *l, label_qcmp);
 	for (i = 1; i < n; i++)
 		if (!label_qcmp(&l[i - 1], &l[i]))
@@ -746,7 +849,7 @@ static int parse_labels(struct parser *ps)
 {
 	char show[72];
 	size_t nl = 0, i;
-	const char *ln;
+	const char *ln, *run;
 	char c;
 
 	buf_reset(&ps->scratch);
@@ -778,6 +881,11 @@ static int parse_labels(struct parser *ps)
 		ps->lab[nl].name_len = i;
 		ps->voff[nl] = ps->scratch.len;
 		for (;;) {
+			run = ps->p;
+			while (ps->p < ps->e && *ps->p != '"' && *ps->p != '\\')
+				ps->p++;
+			if (buf_put(&ps->scratch, run, (size_t)(ps->p - run)) < 0)
+				return -1;
 			if (ps->p == ps->e)
 				return refuse(ps->err, "unterminated value of label %s",
 					shown(show, sizeof show, ln, i));
@@ -936,7 +1044,9 @@ static int sort_check(struct parser *ps)
 
 	for (i = 0; i < ps->d->n; i++) {
 		f = &ps->d->f[i];
-		if (f->n > 1)
+		for (j = 1; j < f->n && sample_qcmp(&f->s[j - 1], &f->s[j]) < 0; j++)
+			;
+		if (j < f->n) /* not already sorted (files tally writes are) */
 			qsort(f->s, f->n, sizeof *f->s, sample_qcmp);
 		for (j = 1; j < f->n; j++) {
 			a = &f->s[j - 1];
@@ -1043,6 +1153,56 @@ int prom_serialize(const struct prom_doc *d, struct buf *out)
 			if (buf_putc(out, '\n') < 0)
 				return -1;
 		}
+	}
+	return 0;
+}
+
+/* ---- checks on the model ------------------------------------------------------ */
+
+int prom_histogram_check(const struct prom_family *f, struct prom_err *err)
+{
+	const struct prom_sample *s, *inf, *sum, *cnt;
+	char le[PROM_VALUE_BUFSZ];
+	size_t i = 0, j;
+	double prev;
+
+	if (f->type != PROM_HISTOGRAM)
+		return 0;
+	while (i < f->n) {
+		/* Samples are sorted: one series' buckets by bound, then _sum, _count. */
+		inf = sum = cnt = NULL;
+		prev = 0;
+		for (j = i; j < f->n && !strcmp(f->s[j].key, f->s[i].key); j++) {
+			s = &f->s[j];
+			if (s->suffix == PROM_SFX_BUCKET) {
+				if (!(s->value >= prev) || s->value != s->value) {
+					err->line = s->line;
+					prom_format_value(s->bound, le);
+					return refuse(err, "histogram %s{%s}: bucket le=\"%s\" holds less than the bucket before it (buckets are cumulative)",
+						f->name, s->key, le);
+				}
+				prev = s->value;
+				if (s->bound == HUGE_VAL)
+					inf = s;
+			} else if (s->suffix == PROM_SFX_SUM) {
+				sum = s;
+			} else if (s->suffix == PROM_SFX_COUNT) {
+				cnt = s;
+			}
+		}
+		s = &f->s[j - 1];
+		err->line = s->line;
+		if (!inf)
+			return refuse(err, "histogram %s{%s} has no le=\"+Inf\" bucket", f->name, s->key);
+		if (!sum || !cnt)
+			return refuse(err, "histogram %s{%s} has no %s_%s sample", f->name, s->key,
+				f->name, sum ? "count" : "sum");
+		if (cnt->value != inf->value) {
+			err->line = cnt->line > inf->line ? cnt->line : inf->line;
+			return refuse(err, "histogram %s{%s}: %s_count differs from its le=\"+Inf\" bucket",
+				f->name, s->key, f->name);
+		}
+		i = j;
 	}
 	return 0;
 }

@@ -8,8 +8,9 @@
  *
  * atomic.c: the file mechanics of a metrics writer: an exclusive lock on a
  * sibling lock file, a capped whole-file read, and atomic replacement
- * through a temporary sibling file and rename(2). No sibling name ends in
- * ".prom", so a reader globbing *.prom never sees them. */
+ * through a temporary sibling file and rename(2) (or, under the lock,
+ * renameat2(RENAME_EXCHANGE) and unlink). No sibling name ends in ".prom",
+ * so a reader globbing *.prom never sees them. */
 #ifndef TALLY_PROM_H
 #define TALLY_PROM_H
 
@@ -155,6 +156,12 @@ struct prom_sample *prom_sample_get(struct prom_family *f, const char *key,
 /* Removes every sample of f whose key is key. Returns how many. */
 size_t prom_series_remove(struct prom_family *f, const char *key);
 
+/* Checks every series of histogram f (other types pass): buckets
+ * cumulative (counts never decreasing with le), a le="+Inf" bucket, a
+ * _sum and a _count equal to the +Inf bucket. Returns 0, or -1 with errno
+ * EINVAL and err filled (line: an offending sample's line, 0 if added). */
+int prom_histogram_check(const struct prom_family *f, struct prom_err *err);
+
 /* ---- atomic.c ------------------------------------------------------------ */
 
 /* Opens (creating, mode 0644 less umask) the lock file ".BASE.lock" beside
@@ -171,5 +178,14 @@ int file_read_all(const char *path, size_t max, struct buf *out);
  * sync. Returns 0, or -1 with errno set; on failure the temporary file
  * is gone and path unchanged (unless only the directory fsync failed). */
 int atomic_replace(const char *path, const char *data, size_t n, int sync);
+/* Like atomic_replace(), for a caller that holds lock_open(path): the
+ * temporary file is ".BASE.tmp" (one left by a killed writer is removed
+ * first), written in one write of its final size, mode 0644 whatever the
+ * umask, and swapped with path by renameat2(RENAME_EXCHANGE) and then
+ * unlinked, so that ext4 does not flush the new data at the rename (plain
+ * rename(2) when path is new or the swap is not supported). Returns 0, or
+ * -1 with errno set; on failure the temporary file is gone and path
+ * unchanged (unless only the directory fsync failed). */
+int atomic_replace_locked(const char *path, const char *data, size_t n, int sync);
 
 #endif

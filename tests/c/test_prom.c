@@ -543,6 +543,161 @@ static void test_atomic(void)
 	buf_free(&b);
 }
 
+/* The shortest %.Ng (N = 1..17) that reads back to v: prom_format_value's
+ * definition for finite non-integers, without its fast path. */
+static void slow_format(double v, char out[PROM_VALUE_BUFSZ])
+{
+	double back;
+	int prec;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(out, PROM_VALUE_BUFSZ, "%.*g", prec, v);
+		back = strtod(out, NULL);
+		if (same_bits(back, v))
+			return;
+	}
+}
+
+/* The fast paths of prom_format_value and prom_parse_value give exactly
+ * what snprintf and strtod give, on values where the fast paths apply. */
+static void test_fast_paths(void)
+{
+	static const double scales[] = { 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1e3, 1e6, 1e9, 1e12, 1e14 };
+	char out[PROM_VALUE_BUFSZ], want[PROM_VALUE_BUFSZ], text[40];
+	uint64_t bits = 0x2545f4914f6cdd1du;
+	double v, back, ref;
+	int bad = 0, badp = 0, i, d;
+
+	for (i = 0; i < 400000; i++) {
+		bits ^= bits << 13;
+		bits ^= bits >> 7;
+		bits ^= bits << 17;
+		/* Short decimals (like timings: 12.345) and arbitrary doubles of
+		 * every magnitude the fixed-point path takes. */
+		d = (int)(bits % 16);
+		if (i % 2)
+			v = (double)(bits >> 20 & 0xfffffff) / pow10_exact[d] * ((bits & 1) ? -1 : 1);
+		else
+			v = (double)(bits >> 11) / 9007199254740992.0 * scales[bits % 12] * 10;
+		if (v == (double)(long long)v)
+			continue;
+		prom_format_value(v, out);
+		slow_format(v, want);
+		if (strcmp(out, want) && bad++ < 5)
+			printf("FAIL: %.17g formats as %s, snprintf says %s\n", v, out, want);
+		/* Parse: a decimal of up to 15 digits, fast path against strtod. */
+		snprintf(text, sizeof text, "%.*f", d, (double)(bits >> 24 & 0xffffff) / pow10_exact[d % 8]);
+		ref = strtod(text, NULL);
+		if ((prom_parse_value(text, &back) < 0 || !same_bits(back, ref)) && badp++ < 5)
+			printf("FAIL: %s parses as %.17g, strtod says %.17g\n", text, back, ref);
+	}
+	CHECK(bad == 0, "%d values formatted differently from the shortest %%.Ng", bad);
+	CHECK(badp == 0, "%d decimals parsed differently from strtod", badp);
+	prom_format_value(-0.0001, out);
+	CHECK(!strcmp(out, "-0.0001"), "-0.0001 formats as %s", out);
+	prom_format_value(999999999999999.9, out);
+	slow_format(999999999999999.9, want);
+	CHECK(!strcmp(out, want), "999999999999999.9 formats as %s, want %s", out, want);
+	prom_format_value(1e19, out);
+	CHECK(!strcmp(out, "10000000000000000000"), "1e19 formats as %s", out);
+	prom_format_value(18446744073709551616.0, out);
+	CHECK(!strcmp(out, "18446744073709551616"), "2^64 formats as %s", out);
+	prom_format_value(-9223372036854775808.0, out);
+	CHECK(!strcmp(out, "-9223372036854775808"), "-2^63 formats as %s", out);
+	CHECK(prom_parse_value("123456789012345", &v) == 0 && v == 123456789012345.0, "15 digits");
+	CHECK(prom_parse_value("1234567890123456789", &v) == 0 && v == 1234567890123456789.0, "19 digits, by strtod");
+	CHECK(prom_parse_value("-0.0", &v) == 0 && v == 0 && signbit(v), "-0.0 is negative zero");
+}
+
+/* prom_histogram_check accepts what tally-metric writes and names the
+ * line of each inconsistency. */
+static void test_histogram_check(void)
+{
+	static const struct { const char *text; size_t line; const char *msg; } t[] = {
+		{ "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n", 0, NULL },
+		{ "# TYPE h histogram\nh_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n", 3,
+		  "histogram h{}: bucket le=\"+Inf\" holds less than the bucket before it (buckets are cumulative)" },
+		{ "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 3\nh_count 1\n", 4, "histogram h{} has no le=\"+Inf\" bucket" },
+		{ "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n", 3, "histogram h{} has no h_sum sample" },
+		{ "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\n", 3, "histogram h{} has no h_count sample" },
+		{ "# TYPE h histogram\nh_bucket{a=\"x\",le=\"+Inf\"} 1\nh_sum{a=\"x\"} 1\nh_count{a=\"x\"} 2\n", 4,
+		  "histogram h{a=\"x\"}: h_count differs from its le=\"+Inf\" bucket" },
+		{ "# TYPE h histogram\nh_bucket{le=\"+Inf\"} NaN\nh_sum 1\nh_count 1\n", 2,
+		  "histogram h{}: bucket le=\"+Inf\" holds less than the bucket before it (buckets are cumulative)" },
+		{ "# TYPE g gauge\ng 1\n", 0, NULL },
+	};
+	struct prom_doc d = { 0 };
+	struct prom_err err;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		if (prom_parse(&d, t[i].text, strlen(t[i].text), &err) < 0) {
+			CHECK(0, "histogram case %zu does not parse: %s", i, err.msg);
+			continue;
+		}
+		err.line = 0;
+		err.msg[0] = '\0';
+		rc = prom_histogram_check(&d.f[0], &err);
+		if (!t[i].msg) {
+			CHECK(rc == 0, "histogram case %zu refused: %s", i, err.msg);
+		} else {
+			CHECK(rc < 0 && errno == EINVAL, "histogram case %zu accepted", i);
+			CHECK(err.line == t[i].line, "histogram case %zu: line %zu, want %zu", i, err.line, t[i].line);
+			CHECK(!strcmp(err.msg, t[i].msg), "histogram case %zu: message %s", i, err.msg);
+		}
+		prom_doc_free(&d);
+	}
+}
+
+/* atomic_replace_locked: stale temporary removed, mode 0644, swaps over
+ * an existing file, creates a new one, leaves nothing behind. */
+static void test_atomic_locked(void)
+{
+	char dir[] = "/tmp/test_prom.XXXXXX", path[64], tmp[64], lockp[64], sub[64], missing[80];
+	struct buf b = { 0 };
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof path, "%s/m.prom", dir);
+	snprintf(tmp, sizeof tmp, "%s/.m.prom.tmp", dir);
+	snprintf(lockp, sizeof lockp, "%s/.m.prom.lock", dir);
+	snprintf(sub, sizeof sub, "%s/d.prom", dir);
+	snprintf(missing, sizeof missing, "%s/no/such/m.prom", dir);
+
+	old = umask(077);
+	CHECK(atomic_replace_locked(path, "a 1\n", 4, 0) == 0, "new file: %s", strerror(errno));
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644, "mode 0644 under umask 077");
+	fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && write(fd, "stale", 5) == 5, "stale temporary made");
+	if (fd >= 0)
+		close(fd);
+	CHECK(atomic_replace_locked(path, "b 2\n", 4, 0) == 0, "over a stale temporary: %s", strerror(errno));
+	CHECK(file_read_all(path, 100, &b) == 0 && !strcmp(b.p, "b 2\n"), "content replaced: %s", b.p);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644, "still mode 0644");
+	CHECK(atomic_replace_locked(path, "c 3\n", 4, 1) == 0, "with sync: %s", strerror(errno));
+	CHECK(file_read_all(path, 100, &b) == 0 && !strcmp(b.p, "c 3\n"), "content replaced with sync");
+	umask(old);
+	CHECK(count_entries(dir) == 1, "only the file is left: %d entries", count_entries(dir));
+	CHECK(mkdir(sub, 0755) == 0, "mkdir");
+	errno = 0;
+	CHECK(atomic_replace_locked(sub, "x", 1, 0) < 0 && errno == EISDIR, "a directory is not replaced: %s", strerror(errno));
+	CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode), "the directory is still there");
+	CHECK(count_entries(dir) == 2, "nothing left behind: %d entries", count_entries(dir));
+	errno = 0;
+	CHECK(atomic_replace_locked(missing, "x", 1, 0) < 0 && errno == ENOENT, "missing directory gives ENOENT");
+	rmdir(sub);
+	unlink(path);
+	unlink(lockp);
+	rmdir(dir);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	test_names();
@@ -555,6 +710,9 @@ int main(void)
 	test_caps();
 	test_model();
 	test_atomic();
+	test_fast_paths();
+	test_histogram_check();
+	test_atomic_locked();
 	printf("test_prom: %d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }

@@ -82,12 +82,14 @@ stage: $(HELPERS:%=$(BUILD)/bin/%)
 	@mkdir -p $(BUILD)/bin $(BUILD)/lib/base $(BUILD)/lib/runtime
 	@cp lib/base/*.sh $(BUILD)/lib/base/
 	@cp lib/runtime/healthcheck lib/runtime/metrics-exporter.sh $(BUILD)/lib/runtime/
+	@cp VERSION $(BUILD)/VERSION
 	@ln -sf ../lib/runtime/healthcheck $(BUILD)/bin/healthcheck
 	@ln -sf ../lib/runtime/metrics-exporter.sh $(BUILD)/bin/metrics-exporter
 
 # ---- install -------------------------------------------------------------
-install: all ## install to $(DESTDIR)$(PREFIX) (default /opt/tally): bin/ and lib/
+install: all ## install to $(DESTDIR)$(PREFIX) (default /opt/tally): bin/, lib/ and VERSION
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/base $(DESTDIR)$(PREFIX)/lib/runtime
+	cp VERSION $(DESTDIR)$(PREFIX)/VERSION
 	cp $(HELPERS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
 	$(if $(SANITIZE),:,$(STRIP)) $(HELPERS:%=$(DESTDIR)$(PREFIX)/bin/%)
 	cp lib/base/*.sh $(DESTDIR)$(PREFIX)/lib/base/

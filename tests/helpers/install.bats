@@ -7,13 +7,14 @@ setup() {
 	tally_setup
 }
 
-@test "make install lays out bin/ and lib/ under DESTDIR/PREFIX and nothing else" {
+@test "make install lays out bin/, lib/ and VERSION under DESTDIR/PREFIX and nothing else" {
 	run make -s -C "$TALLY_ROOT" install DESTDIR="$BATS_TEST_TMPDIR/root" PREFIX=/opt/tally
 	assert_success
 	run sh -c "cd '$BATS_TEST_TMPDIR/root' && find . | LC_ALL=C sort"
 	assert_output ".
 ./opt
 ./opt/tally
+./opt/tally/VERSION
 ./opt/tally/bin
 ./opt/tally/bin/healthcheck
 ./opt/tally/bin/metrics-exporter

@@ -57,7 +57,7 @@ TEST_LIB_OBJ := $(LIB_SRC:lib/c/%.c=$(BUILD)/test/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/test/%)
 
 .PHONY: all test demo bench lint install clean help deps-demo deps-test \
-	deps-bench unit stage fuzz fuzz-short
+	deps-bench unit stage fuzz fuzz-short image
 
 # ---- all ---------------------------------------------------------------
 all: $(HELPERS:%=$(BUILD)/bin/%) stage ## build the helpers and stage /opt/tally's layout in build/
@@ -164,6 +164,10 @@ lint: ## shellcheck -s sh every library and script; build the C with -Werror
 # ---- bench ---------------------------------------------------------------
 bench: deps-bench all ## print speed ratios against the tools a user would otherwise pick
 	@sh tests/bench.sh
+
+# ---- image ---------------------------------------------------------------
+image: ## build the toolkit image from Dockerfile (docker build where an engine runs, else buildah bud)
+	@sh examples/build-image.sh
 
 clean: ## remove build/
 	rm -rf $(BUILD)

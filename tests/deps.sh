@@ -53,6 +53,10 @@ if [ "$mode" != demo ]; then
 	need prometheus-node-exporter prometheus-node-exporter
 	need readelf binutils
 	need flock util-linux
+	need unshare util-linux
+	need ps procps
+	need amtool prometheus-alertmanager
+	need_file /usr/lib/python3/dist-packages/yaml/__init__.py python3-yaml
 fi
 if [ "$mode" = bench ]; then
 	need wrk wrk

@@ -3,6 +3,7 @@
 # scraped by a real Prometheus server and read back through its HTTP API.
 
 load ../lib/common
+load ../lib/prometheus
 
 setup_file() {
 	tally_setup
@@ -29,26 +30,7 @@ setup_file() {
 	EOF
 	promtool check config "$BATS_FILE_TMPDIR/prometheus.yml" >/dev/null || return 1
 
-	# Prometheus cannot be given port 0: try free ports until one binds.
-	local try
-	for try in 1 2 3 4 5; do
-		PROM_PORT=$(free_port)
-		prometheus --config.file="$BATS_FILE_TMPDIR/prometheus.yml" \
-			--storage.tsdb.path="$BATS_FILE_TMPDIR/tsdb" \
-			--web.listen-address="127.0.0.1:$PROM_PORT" \
-			>"$BATS_FILE_TMPDIR/prometheus.log" 2>&1 &
-		echo $! >"$BATS_FILE_TMPDIR/prometheus.pid"
-		for _ in $(seq 200); do
-			curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1 && break 2
-			kill -0 "$(cat "$BATS_FILE_TMPDIR/prometheus.pid")" 2>/dev/null || break
-			sleep 0.1
-		done
-	done
-	curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null || {
-		cat "$BATS_FILE_TMPDIR/prometheus.log" >&3
-		return 1
-	}
-	echo "$PROM_PORT" >"$BATS_FILE_TMPDIR/prometheus.port"
+	prom_start "$BATS_FILE_TMPDIR/prometheus.yml" "$BATS_FILE_TMPDIR"
 }
 
 teardown_file() {
@@ -66,21 +48,16 @@ setup() {
 	DEMO_OUT=$BATS_FILE_TMPDIR/demo
 }
 
-# query PROMQL: prints the JSON answer of Prometheus' instant-query API.
-query() {
-	curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1"
-}
-
 # qjq PROMQL FILTER: runs PROMQL and prints jq -r FILTER of the answer.
 qjq() {
-	query "$1" | jq -r "$2"
+	prom_query "$1" | jq -r "$2"
 }
 
 # wait_for_series PROMQL: waits (up to 30 s) until PROMQL returns a result.
 wait_for_series() {
 	local i
 	for i in $(seq 300); do
-		[ "$(query "$1" | jq '.data.result | length')" -gt 0 ] && return 0
+		[ "$(prom_query "$1" | jq '.data.result | length')" -gt 0 ] && return 0
 		sleep 0.1
 	done
 	return 1

@@ -1,7 +1,10 @@
 # fleet.bash: helpers for the observability tests (tests/e2e/fleet.bats,
 # tests/helpers/rules.bats): where the assets are, a real Prometheus on
 # 127.0.0.1, instant queries, the dashboards' panel expressions and the
-# documentation's runnable code blocks. Load after ../lib/common.
+# documentation's runnable code blocks. Load after ../lib/common (it loads
+# prometheus.bash for prom_start and prom_query).
+
+load "$TALLY_ROOT/tests/lib/prometheus"
 
 # shellcheck disable=SC2034 # used by the files that load this one
 OBS_DIR=$TALLY_ROOT/examples/observability
@@ -10,40 +13,6 @@ RUNBOOK_DIR=$TALLY_ROOT/docs/observability/runbooks
 # shellcheck disable=SC2034
 OBS_GUIDE=$TALLY_ROOT/docs/observability/README.md
 
-# prom_start CONFIG DIR: starts Prometheus with CONFIG, its database in
-# DIR/tsdb and its log in DIR/prometheus.log, on a free 127.0.0.1 port
-# (Prometheus cannot be given port 0: up to 5 ports are tried). Writes
-# DIR/prometheus.pid and DIR/prometheus.port; waits (up to 20 s each try)
-# until /-/ready answers. Returns 1, with the log on fd 3, when it never does.
-prom_start() {
-	local config=$1 dir=$2 port='' pid=''
-	for _ in 1 2 3 4 5; do
-		port=$(free_port)
-		prometheus --config.file="$config" --storage.tsdb.path="$dir/tsdb" \
-			--web.listen-address="127.0.0.1:$port" --web.enable-lifecycle \
-			>"$dir/prometheus.log" 2>&1 3>&- &
-		pid=$!
-		echo "$pid" >"$dir/prometheus.pid"
-		for _ in $(seq 200); do
-			if curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then
-				echo "$port" >"$dir/prometheus.port"
-				return 0
-			fi
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	cat "$dir/prometheus.log" >&3
-	return 1
-}
-
-# prom_query PROMQL: prints the JSON answer of Prometheus' instant-query API
-# (PROM_PORT); fails when the HTTP request fails.
-prom_query() {
-	curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1"
-}
 
 # prom_api PATH: prints the JSON answer of GET /api/v1/PATH.
 prom_api() {

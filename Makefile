@@ -25,7 +25,8 @@ LIB_HDR := $(wildcard lib/c/*.h)
 UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 SHELL_LIBS := $(wildcard lib/base/*.sh) lib/runtime/metrics-exporter.sh
 SCRIPTS := $(SHELL_LIBS) lib/runtime/healthcheck examples/demo-build.sh \
-	tests/deps.sh tests/run.sh tests/bench.sh $(wildcard tests/bench/*.sh) .ci/run
+	tests/deps.sh tests/run.sh tests/bench.sh $(wildcard tests/bench/*.sh) .ci/run \
+	examples/build-image.sh $(wildcard examples/*/features/*.sh examples/*/app/*.sh examples/*/healthcheck.d/*)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # Seconds each fuzz target runs in `make fuzz`.

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -23,7 +24,7 @@
 
 #include "tally.h"
 
-#define SYNOPSIS "tally-httpd [--listen [ADDR]:PORT] [--dir DIR] [--port-file FILE] [--auth-file FILE]"
+#define SYNOPSIS "tally-httpd [--listen [ADDR]:PORT] [--dir DIR]... [--port-file FILE] [--auth-file FILE]"
 /* Default whole time limit of --probe, in seconds. */
 #define HTTPD_PROBE_TIMEOUT_S 5
 
@@ -47,6 +48,11 @@
 #define HTTPD_SUMMARY_MAX 65536      /* bytes of the build summary shown at / */
 #define HTTPD_AUTH_MAX 1024          /* bytes of the --auth-file line */
 #define HTTPD_PROC_STAT_MAX 4096     /* bytes read of /proc/PID/stat, /proc/stat */
+#define HTTPD_HEALTH_MAX_AGE_S 90    /* default --health-max-age: 3 x Docker's 30 s interval */
+#define HTTPD_MAX_AGE_LIMIT_S 604800 /* largest --health-max-age (a week) */
+#define HTTPD_HEALTH_FILE "healthcheck.prom"
+#define HTTPD_RESCAN_MS 1000         /* a watched, quiet directory is listed again after this */
+#define HTTPD_INOTIFY_BUF 4096       /* bytes of inotify events read at a time */
 
 static const char ct_text04[] = "text/plain; version=0.0.4; charset=utf-8";
 static const char ct_om[] = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -154,12 +160,20 @@ struct procinfo {
 
 static struct conn conns[HTTPD_MAX_CONNS];
 static volatile sig_atomic_t stop_flag, reload_flag;
-static const char *metrics_dir, *auth_file, *log_dir;
+static const char *auth_file, *log_dir;
+static const char *dirs[TF_MAX_DIRS]; /* --dir in order: an earlier one wins the merge */
+static size_t ndirs;
+static int dir_errs[TF_MAX_DIRS];     /* errno of the last listing of each, or 0 */
+static long long health_max_age_s = HTTPD_HEALTH_MAX_AGE_S; /* 0: no limit */
 static long long idle_timeout_ms = HTTPD_IDLE_TIMEOUT_MS;
 static long long head_timeout_ms = HTTPD_HEAD_TIMEOUT_MS;
 static struct textfile tf;
-static int dir_failing;        /* the last refresh could not list the dir */
-static int dir_errno;
+static int dir_failing[TF_MAX_DIRS]; /* warned that the dir cannot be listed */
+static int ino_fd = -1;        /* inotify on dirs; -1: list every directory per request */
+static int watched[TF_MAX_DIRS]; /* dirs[i] has an inotify watch */
+static int rewatch;            /* a watch went away: add them again at the next listing */
+static int ino_dirty;          /* inotify saw a change since the last listing */
+static long long last_scan_ms; /* when the directories were last listed */
 static struct buf tail, ztail, scratch; /* per-response scratch buffers */
 static struct snap *cur;       /* the latest snapshot; NULL before the first */
 static struct buf meta[2][NBUILTINS_MAX]; /* HELP and TYPE lines per format */
@@ -478,6 +492,7 @@ static void proc_refresh(long long now)
 	struct rlimit rl;
 	struct dirent *e;
 	long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	static double btime = -1; /* the boot time does not change: read once */
 	double since_boot, bt;
 	DIR *d;
 	int n = 0;
@@ -486,10 +501,13 @@ static void proc_refresh(long long now)
 		return;
 	proc.at = now;
 	proc.ok = 0;
-	if (hz <= 0 || page <= 0 || read_small("/proc/self/stat", text) < 0 ||
+	if (btime < 0)
+		btime = boot_time();
+	bt = btime;
+	if (hz <= 0 || page <= 0 || bt < 0 || read_small("/proc/self/stat", text) < 0 ||
 	    stat_field(text, 14, &ut) < 0 || stat_field(text, 15, &st) < 0 ||
 	    stat_field(text, 23, &vs) < 0 || stat_field(text, 24, &rss) < 0 ||
-	    process_start("self", &since_boot) < 0 || (bt = boot_time()) < 0)
+	    process_start("self", &since_boot) < 0)
 		return;
 	proc.cpu = (double)(ut + st) / (double)hz;
 	proc.vsize = (double)vs;
@@ -712,23 +730,120 @@ static int snap_take(void)
 
 /* ---- the metrics directory ---------------------------------------------------- */
 
-/* Brings tf and cur up to date. Returns 0, or -1 with errno set when the
- * directory cannot be listed (warned once per failing spell) or ENOMEM. */
-static int refresh(void)
+/* Mask of the inotify events that can change what a directory serves. */
+#define HTTPD_WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
+	IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+/* Opens the inotify descriptor (ino_fd stays -1 where there is none). */
+static void watch_init(void)
+{
+	ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	rewatch = 1;
+}
+
+/* Adds a watch on every directory not watched yet; a directory that does
+ * not exist now stays unwatched (listed on every request) until it does. */
+static void watch_dirs(void)
 {
 	size_t i;
-	int changed;
 
-	if (textfile_refresh(&tf, metrics_dir, &changed) < 0) {
-		if (errno == ENOMEM)
-			return -1;
-		if (!dir_failing)
-			warn_sys("unable to read directory %s", metrics_dir);
-		dir_failing = 1;
-		dir_errno = errno;
+	if (ino_fd < 0)
+		return;
+	for (i = 0; i < ndirs; i++)
+		if (rewatch || !watched[i])
+			watched[i] = inotify_add_watch(ino_fd, dirs[i], HTTPD_WATCH_MASK) >= 0;
+	rewatch = 0;
+}
+
+/* Reads every pending inotify event; sets ino_dirty when there was one (or
+ * the descriptor failed, which turns inotify off). */
+static void watch_drain(void)
+{
+	char ev[HTTPD_INOTIFY_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int any = 0;
+	ssize_t r;
+
+	for (;;) {
+		r = read(ino_fd, ev, sizeof ev);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (r <= 0) {
+			close(ino_fd); /* broken: list on every request from now on */
+			ino_fd = -1;
+			any = 1;
+			break;
+		}
+		any = 1;
+		{
+			const char *p = ev;
+
+			while (p + sizeof(struct inotify_event) <= ev + r) {
+				const struct inotify_event *e = (const struct inotify_event *)(const void *)p;
+
+				if (e->mask & (IN_IGNORED | IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF))
+					rewatch = 1;
+				p += sizeof *e + e->len;
+			}
+		}
+	}
+	if (any)
+		ino_dirty = 1;
+}
+
+/* Returns 1 when the directories need no listing now: every one is
+ * watched, inotify reported no change since the last listing (serve()
+ * polls ino_fd after every client, so an event that came before a request
+ * is seen before it), and that listing is less than HTTPD_RESCAN_MS old
+ * (which bounds what inotify cannot see: a symbolic link's target
+ * elsewhere, network file systems). */
+static int quiet(long long now)
+{
+	size_t i;
+
+	if (ino_fd < 0 || !cur || rewatch || ino_dirty || now - last_scan_ms >= HTTPD_RESCAN_MS)
+		return 0;
+	for (i = 0; i < ndirs; i++)
+		if (!watched[i] || dir_errs[i])
+			return 0;
+	return 1;
+}
+
+/* Brings tf and cur up to date; a directory that cannot be listed is
+ * warned about once per failing spell and keeps its files as last read.
+ * Lists the directories only when inotify saw a change or HTTPD_RESCAN_MS
+ * passed. Returns 0, or -1 with errno set when no directory can be listed
+ * or ENOMEM. */
+static int refresh(void)
+{
+	long long now = now_ms();
+	size_t i;
+	int changed, rc, err;
+
+	if (quiet(now))
+		return 0;
+	if (ino_fd >= 0) {
+		watch_drain();  /* events from now on mean a change after this listing */
+		ino_dirty = 0;
+		watch_dirs();
+	}
+	last_scan_ms = now;
+	rc = textfile_refresh_dirs(&tf, dirs, ndirs, &changed, dir_errs);
+	err = errno;
+	if (rc < 0 && err == ENOMEM)
+		return -1;
+	for (i = 0; i < ndirs; i++) {
+		if (dir_errs[i] && !dir_failing[i]) {
+			errno = dir_errs[i];
+			warn_sys("unable to read directory %s", dirs[i]);
+		}
+		dir_failing[i] = dir_errs[i] != 0;
+	}
+	if (rc < 0) {
+		errno = err;
 		return -1;
 	}
-	dir_failing = 0;
 	if (!changed && cur)
 		return 0;
 	if (snap_take() < 0)
@@ -736,10 +851,11 @@ static int refresh(void)
 	rebuilds++;
 	for (i = 0; i < tf.n; i++)
 		if (tf.f[i].error)
-			warnx_msg("%s/%s left out: %s", metrics_dir, tf.f[i].name, tf.f[i].err);
+			warnx_msg("%s/%s left out: %s", dirs[tf.f[i].dir], tf.f[i].name,
+			          tf.f[i].err);
 	if (tf.skipped)
-		warnx_msg("%s: %zu files past the first %d left out", metrics_dir,
-		          tf.skipped, TF_MAX_FILES);
+		warnx_msg("%s: %zu files past the first %d of a directory left out",
+		          dirs[0], tf.skipped, TF_MAX_FILES);
 	return 0;
 }
 
@@ -876,7 +992,7 @@ static int respond_metrics(struct conn *c, const struct http_request *req, int h
 	if (put_builtins(&tail, om) < 0 || (om && buf_puts(&tail, "# EOF\n") < 0))
 		return -1;
 	if (stat_body->len + tail.len > HTTPD_MAX_BODY) {
-		warnx_msg("%s: metrics larger than %u bytes", metrics_dir, HTTPD_MAX_BODY);
+		warnx_msg("%s: metrics larger than %u bytes", dirs[0], HTTPD_MAX_BODY);
 		return respond(c, 503, ct_text, too_large, sizeof too_large - 1,
 		               head_only, NULL);
 	}
@@ -917,25 +1033,87 @@ struct ready {
 	char hc_msg[TF_ERR_LEN + 64];
 };
 
+/* Returns the real-time clock in seconds. */
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Sets *when to the time of healthcheck result f:
+ * container_healthcheck_last_run_timestamp_seconds, else the file's
+ * modification time. */
+static void result_time(const struct tf_file *f, double *when)
+{
+	const struct prom_family *fam = NULL;
+
+	if (!f->error)
+		fam = prom_family_find(&f->doc, "container_healthcheck_last_run_timestamp_seconds");
+	if (fam && fam->n && fam->s[0].value == fam->s[0].value)
+		*when = fam->s[0].value;
+	else
+		*when = (double)f->mtime_ns / 1e9;
+}
+
+/* Returns the latest healthcheck result: the healthcheck.prom of any
+ * directory with the newest time (result_time), or NULL; sets *when. */
+static const struct tf_file *latest_result(double *when)
+{
+	const struct tf_file *best = NULL, *f;
+	double t;
+	size_t i;
+
+	for (i = 0; i < ndirs; i++) {
+		f = textfile_find_in(&tf, i, HTTPD_HEALTH_FILE);
+		if (!f)
+			continue;
+		result_time(f, &t);
+		if (!best || t > *when) {
+			best = f;
+			*when = t;
+		}
+	}
+	return best;
+}
+
 /* Runs the readiness checks into r. Returns 1 when all pass, else 0. */
 static int readiness(struct ready *r)
 {
 	const struct tf_file *f;
 	const struct prom_family *fam;
+	double when = 0, age;
+	size_t i;
 
 	memset(r, 0, sizeof *r);
 	if (refresh() < 0) {
-		snprintf(r->dir_msg, sizeof r->dir_msg, "%s", strerror(dir_failing ? dir_errno : errno));
+		snprintf(r->dir_msg, sizeof r->dir_msg, "%s: %s", dirs[0], strerror(errno));
 		snprintf(r->hc_msg, sizeof r->hc_msg, "metrics directory unreadable");
 		return 0;
 	}
 	r->dir_ok = 1;
-	f = textfile_find(&tf, "healthcheck.prom");
+	for (i = 0; i < ndirs; i++)
+		if (dir_errs[i]) {
+			r->dir_ok = 0;
+			snprintf(r->dir_msg, sizeof r->dir_msg, "%s: %s", dirs[i],
+			         strerror(dir_errs[i]));
+			break;
+		}
+	f = latest_result(&when);
+	age = wall_now() - when;
 	if (!f) {
 		r->hc_ok = 1;
 		snprintf(r->hc_msg, sizeof r->hc_msg, "no result yet");
+	} else if (container_start_ok && when + 1 < container_start_s) {
+		r->hc_ok = 1; /* recorded before this container started: the image's build */
+		snprintf(r->hc_msg, sizeof r->hc_msg, "no result since the container started");
+	} else if (health_max_age_s && age > (double)health_max_age_s) {
+		snprintf(r->hc_msg, sizeof r->hc_msg,
+		         "the latest result is %lld s old (limit %lld s)", (long long)age,
+		         health_max_age_s);
 	} else if (f->error) {
-		snprintf(r->hc_msg, sizeof r->hc_msg, "healthcheck.prom left out: %s", f->err);
+		snprintf(r->hc_msg, sizeof r->hc_msg, HTTPD_HEALTH_FILE " left out: %s", f->err);
 	} else if (!(fam = prom_family_find(&f->doc, "container_healthcheck_status")) ||
 	           fam->n == 0) {
 		r->hc_ok = 1;
@@ -1005,10 +1183,7 @@ static int respond_health(struct conn *c, int head_only)
 			return -1;
 	}
 	if (proc.ok) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		prom_format_value((double)ts.tv_sec + ts.tv_nsec / 1e9 - proc.start, v);
+		prom_format_value(wall_now() - proc.start, v);
 		if (buf_printf(&scratch, ",\"exporter_uptime_seconds\":%s", v) < 0)
 			return -1;
 	}
@@ -1431,16 +1606,19 @@ static void reload(void)
 	}
 	textfile_free(&tf);
 	textfile_init(&tf, builtins, NBUILTINS);
+	snap_unref(cur);
+	cur = NULL;     /* the next request lists the directories */
+	rewatch = 1;
 	warnx_msg("reloaded on SIGHUP");
 }
 
 /* Serves on lfd until SIGTERM or SIGINT. */
 static void serve(int lfd)
 {
-	static struct pollfd pfd[1 + HTTPD_MAX_CONNS];
-	static struct conn *who[1 + HTTPD_MAX_CONNS];
+	static struct pollfd pfd[2 + HTTPD_MAX_CONNS];
+	static struct conn *who[2 + HTTPD_MAX_CONNS];
 	long long now, wake, accept_after = 0;
-	size_t i, np;
+	size_t i, np, ino_at;
 	int timeout, n;
 
 	while (!stop_flag) {
@@ -1469,12 +1647,25 @@ static void serve(int lfd)
 			if (c->deadline < wake)
 				wake = c->deadline;
 		}
+		/* inotify last: poll looks at it after the clients, so a change
+		 * made before a request arrived is reported with that request */
+		ino_at = np;
+		if (ino_fd >= 0) {
+			pfd[np].fd = ino_fd;
+			pfd[np].events = POLLIN;
+			who[np++] = NULL;
+		}
 		timeout = wake > now ? (int)(wake - now) : 0;
 		n = poll(pfd, (nfds_t)np, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			die_sys(EXIT_SYS, "unable to poll");
+		}
+		if (ino_at < np && pfd[ino_at].revents) {
+			watch_drain(); /* before any request of this round is answered */
+			pfd[ino_at].revents = 0;
+			n--;
 		}
 		for (i = 0; i < np && n > 0; i++) {
 			struct conn *c = who[i];
@@ -1506,7 +1697,7 @@ static void usage(void)
 {
 	static const char text[] =
 		"usage: " SYNOPSIS "\n"
-		"       [--idle-timeout SECONDS] [--head-timeout SECONDS]\n"
+		"       [--idle-timeout SECONDS] [--head-timeout SECONDS] [--health-max-age SECONDS]\n"
 		"       tally-httpd --probe URL [--probe-timeout SECONDS]\n"
 		"       tally-httpd --help\n"
 		"\n"
@@ -1519,12 +1710,16 @@ static void usage(void)
 		"                        every interface (default :$METRICS_PORT, and\n"
 		"                        METRICS_PORT defaults to 9090); port 0 picks one\n"
 		"  --dir DIR             the metrics directory (default $TALLY_METRICS_DIR,\n"
-		"                        else " HTTPD_DEFAULT_DIR ")\n"
+		"                        else " HTTPD_DEFAULT_DIR "); repeat it (up to 8)\n"
+		"                        to merge several, an earlier one winning conflicts\n"
 		"  --port-file FILE      after binding, write the port and a newline to FILE\n"
 		"  --auth-file FILE      require HTTP basic authentication (first line of\n"
 		"                        FILE: USER:PASSWORD) on every path but /healthz, /readyz\n"
 		"  --idle-timeout S      close a keep-alive connection idle S seconds (10)\n"
 		"  --head-timeout S      answer 408 to a request head not complete in S s (5)\n"
+		"  --health-max-age S    /readyz and /health fail when the latest healthcheck\n"
+		"                        result is older than S seconds (default\n"
+		"                        $TALLY_HEALTH_MAX_AGE, else 90; 0: no limit)\n"
 		"  --probe URL           do not serve: probe URL once and exit 0 when it\n"
 		"                        is healthy, 1 when not (reason on stderr):\n"
 		"                        tcp://HOST:PORT accepts a connection, or\n"
@@ -1577,21 +1772,34 @@ static int probe_main(const char *url, long long timeout_ms)
 	return EXIT_OK;
 }
 
+/* Parses whole seconds min..max for option (or variable) opt; returns
+ * them (dies with a usage error if invalid). */
+static long long parse_seconds(const char *opt, const char *v, long long min, long long max)
+{
+	long long n = 0;
+	size_t i;
+
+	for (i = 0; v[i] && i < 10; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			break;
+		n = n * 10 + (v[i] - '0');
+	}
+	if (i == 0 || v[i] || n < min || n > max)
+		die_usage(SYNOPSIS " (%s '%.64s' is not %lld to %lld seconds)", opt, v, min, max);
+	return n;
+}
+
 /* Parses a timeout of 1..HTTPD_MAX_TIMEOUT_S seconds for option opt;
  * returns it in milliseconds (dies with a usage error if invalid). */
 static long long parse_timeout(const char *opt, const char *v)
 {
-	unsigned port;
-
-	if (parse_port(v, &port) < 0 || port < 1 || port > HTTPD_MAX_TIMEOUT_S)
-		die_usage(SYNOPSIS " (%s '%.64s' is not 1 to %d seconds)", opt, v,
-		          HTTPD_MAX_TIMEOUT_S);
-	return (long long)port * 1000;
+	return parse_seconds(opt, v, 1, HTTPD_MAX_TIMEOUT_S) * 1000;
 }
 
 int main(int argc, char **argv)
 {
 	const char *listen_arg = NULL, *port_file = NULL, *probe = NULL, *v, *env;
+	const char *max_age = NULL;
 	long long probe_timeout_ms = HTTPD_PROBE_TIMEOUT_S * 1000;
 	struct listen_spec ls;
 	struct sigaction sa;
@@ -1599,7 +1807,6 @@ int main(int argc, char **argv)
 	int i, lfd;
 
 	die_prog = "tally-httpd";
-	metrics_dir = NULL;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0) {
 			usage();
@@ -1607,7 +1814,13 @@ int main(int argc, char **argv)
 		} else if ((v = opt_value(argc, argv, &i, "--listen"))) {
 			listen_arg = v;
 		} else if ((v = opt_value(argc, argv, &i, "--dir"))) {
-			metrics_dir = v;
+			if (!*v)
+				die_usage(SYNOPSIS " (--dir is empty)");
+			if (ndirs == TF_MAX_DIRS)
+				die_usage(SYNOPSIS " (more than %d --dir)", TF_MAX_DIRS);
+			dirs[ndirs++] = v;
+		} else if ((v = opt_value(argc, argv, &i, "--health-max-age"))) {
+			max_age = v;
 		} else if ((v = opt_value(argc, argv, &i, "--port-file"))) {
 			port_file = v;
 		} else if ((v = opt_value(argc, argv, &i, "--auth-file"))) {
@@ -1638,12 +1851,15 @@ int main(int argc, char **argv)
 	if (parse_listen(listen_arg, &ls) < 0)
 		die_usage(SYNOPSIS " (--listen '%.64s' is not [ADDR]:PORT)",
 		          listen_arg);
-	if (!metrics_dir) {
+	if (!ndirs) {
 		env = getenv("TALLY_METRICS_DIR");
-		metrics_dir = env && *env ? env : HTTPD_DEFAULT_DIR;
+		dirs[ndirs++] = env && *env ? env : HTTPD_DEFAULT_DIR;
 	}
-	if (!*metrics_dir)
-		die_usage(SYNOPSIS " (--dir is empty)");
+	if (max_age) {
+		health_max_age_s = parse_seconds("--health-max-age", max_age, 0, HTTPD_MAX_AGE_LIMIT_S);
+	} else if ((env = getenv("TALLY_HEALTH_MAX_AGE")) && *env) {
+		health_max_age_s = parse_seconds("TALLY_HEALTH_MAX_AGE", env, 0, HTTPD_MAX_AGE_LIMIT_S);
+	}
 	env = getenv("BUILD_LOG_DIR");
 	log_dir = env && *env ? env : HTTPD_DEFAULT_LOG_DIR;
 	if (auth_file && load_auth(msg, sizeof msg) < 0)
@@ -1662,14 +1878,17 @@ int main(int argc, char **argv)
 		die_sys(EXIT_SYS, "unable to catch SIGHUP");
 
 	textfile_init(&tf, builtins, NBUILTINS);
+	watch_init();
 	init_container_start();
 	if (init_builtins() < 0)
 		die_sys(EXIT_SYS, "unable to allocate");
 	lfd = bind_listen(&ls, name, sizeof name);
 	if (lfd < 0)
 		die_sys(EXIT_SYS, "unable to listen on %s", name);
-	fprintf(stderr, "tally-httpd: listening on %s, serving %s\n", name,
-	        metrics_dir);
+	fprintf(stderr, "tally-httpd: listening on %s, serving %s", name, dirs[0]);
+	for (i = 1; i < (int)ndirs; i++)
+		fprintf(stderr, ", %s", dirs[i]);
+	fputc('\n', stderr);
 	if (port_file) {
 		snprintf(portstr, sizeof portstr, "%s", strrchr(name, ':') + 1);
 		if (write_port_file(port_file, portstr) < 0)

@@ -52,7 +52,7 @@ for s in $shells; do
 	TALLY_TEST_SHELL=$cmd suite "shell libraries under $cmd" tests/shell
 done
 suite "C helpers" tests/helpers
-suite "end to end: demo build scraped by a real Prometheus" tests/e2e
+suite "end to end: real Prometheus scrapes, the fleet, real OCI image builds" tests/e2e
 
 printf '\ntests: %d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
 [ "$fail" -eq 0 ]

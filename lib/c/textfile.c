@@ -95,14 +95,22 @@ void textfile_free(struct textfile *t)
 	memset(t, 0, sizeof *t);
 }
 
-struct tf_file *textfile_find(const struct textfile *t, const char *name)
+/* Orders (dir, name) against file f: <0, 0, >0. */
+static int file_cmp(size_t dir, const char *name, const struct tf_file *f)
+{
+	if (dir != f->dir)
+		return dir < f->dir ? -1 : 1;
+	return strcmp(name, f->name);
+}
+
+struct tf_file *textfile_find_in(const struct textfile *t, size_t dir, const char *name)
 {
 	size_t lo = 0, hi = t->n, mid;
 	int c;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		c = strcmp(name, t->f[mid].name);
+		c = file_cmp(dir, name, &t->f[mid]);
 		if (c == 0)
 			return &t->f[mid];
 		if (c < 0)
@@ -113,9 +121,14 @@ struct tf_file *textfile_find(const struct textfile *t, const char *name)
 	return NULL;
 }
 
-/* Returns t's file called name, inserted empty in sorted place when
- * absent, or NULL with errno ENOMEM. */
-static struct tf_file *file_slot(struct textfile *t, const char *name)
+struct tf_file *textfile_find(const struct textfile *t, const char *name)
+{
+	return textfile_find_in(t, 0, name);
+}
+
+/* Returns t's file called name of directory dir, inserted empty in sorted
+ * place when absent, or NULL with errno ENOMEM. */
+static struct tf_file *file_slot(struct textfile *t, size_t dir, const char *name)
 {
 	size_t lo = 0, hi = t->n, mid;
 	struct tf_file *f;
@@ -123,7 +136,7 @@ static struct tf_file *file_slot(struct textfile *t, const char *name)
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		c = strcmp(name, t->f[mid].name);
+		c = file_cmp(dir, name, &t->f[mid]);
 		if (c == 0) {
 			prom_doc_free(&t->f[mid].doc);
 			t->f[mid].error = 0;
@@ -147,6 +160,7 @@ static struct tf_file *file_slot(struct textfile *t, const char *name)
 	memmove(t->f + lo + 1, t->f + lo, (t->n - lo) * sizeof *t->f);
 	f = &t->f[lo];
 	memset(f, 0, sizeof *f);
+	f->dir = dir;
 	f->name = strdup(name);
 	if (!f->name) {
 		memmove(t->f + lo, t->f + lo + 1, (t->n - lo) * sizeof *t->f);
@@ -156,9 +170,10 @@ static struct tf_file *file_slot(struct textfile *t, const char *name)
 	return f;
 }
 
-int textfile_put(struct textfile *t, const char *name, const char *text, size_t n)
+/* textfile_put() into directory index dir. */
+static int put_in(struct textfile *t, size_t dir, const char *name, const char *text, size_t n)
 {
-	struct tf_file *f = file_slot(t, name);
+	struct tf_file *f = file_slot(t, dir, name);
 	struct prom_err err;
 
 	if (!f)
@@ -176,15 +191,26 @@ int textfile_put(struct textfile *t, const char *name, const char *text, size_t 
 	return 0;
 }
 
-int textfile_put_error(struct textfile *t, const char *name, const char *msg)
+/* textfile_put_error() into directory index dir. */
+static int put_error_in(struct textfile *t, size_t dir, const char *name, const char *msg)
 {
-	struct tf_file *f = file_slot(t, name);
+	struct tf_file *f = file_slot(t, dir, name);
 
 	if (!f)
 		return -1;
 	f->error = 1;
 	snprintf(f->err, sizeof f->err, "%s", msg);
 	return 0;
+}
+
+int textfile_put(struct textfile *t, const char *name, const char *text, size_t n)
+{
+	return put_in(t, 0, name, text, n);
+}
+
+int textfile_put_error(struct textfile *t, const char *name, const char *msg)
+{
+	return put_error_in(t, 0, name, msg);
 }
 
 static int om_check(const struct prom_doc *d);
@@ -488,13 +514,12 @@ static int put_sample(struct prom_doc *d, const char *name, const char *key, dou
 	return 0;
 }
 
-/* Appends file="NAME" for f to key; a name that is not UTF-8 has each byte
- * above 0x7f replaced by '?'. */
-static int file_key(struct buf *key, const char *name)
+/* Appends file="NAME" to key, NAME escaped (bytes above 0x7f as '?' when
+ * it is not UTF-8). */
+static int name_key(struct buf *key, const char *name)
 {
 	size_t n = strlen(name), i;
 
-	buf_reset(key);
 	if (buf_puts(key, "file=\"") < 0)
 		return -1;
 	if (prom_utf8_ok(name, n)) {
@@ -511,6 +536,30 @@ static int file_key(struct buf *key, const char *name)
 	return buf_putc(key, '"');
 }
 
+/* Appends file="NAME" for a file of t's first directory, else
+ * file="DIR/NAME", to key; a name that is not UTF-8 has each byte above
+ * 0x7f replaced by '?'. */
+static int file_key(const struct textfile *t, struct buf *key, const struct tf_file *f)
+{
+	struct buf path = { 0 };
+	const char *name = f->name;
+	int rc;
+
+	buf_reset(key);
+	if (f->dir > 0 && f->dir < t->ndirs) {
+		if (buf_puts(&path, t->dirs[f->dir]) < 0 ||
+		    (path.len && path.p[path.len - 1] != '/' && buf_putc(&path, '/') < 0) ||
+		    buf_puts(&path, f->name) < 0) {
+			buf_free(&path);
+			return -1;
+		}
+		name = path.p;
+	}
+	rc = name_key(key, name);
+	buf_free(&path);
+	return rc;
+}
+
 /* Fills the per-file families of d from t's files. */
 static int put_file_gauges(const struct textfile *t, struct prom_doc *d)
 {
@@ -521,7 +570,7 @@ static int put_file_gauges(const struct textfile *t, struct prom_doc *d)
 	for (i = 0; i < t->n; i++) {
 		const struct tf_file *f = &t->f[i];
 
-		if (file_key(&key, f->name) < 0)
+		if (file_key(t, &key, f) < 0)
 			goto out;
 		if (put_sample(d, FAM_MTIME, key.p, (double)f->mtime_ns / 1e9) < 0 ||
 		    put_sample(d, FAM_ERROR, key.p, f->error ? 1 : 0) < 0)
@@ -871,11 +920,11 @@ static void set_key(struct tf_file *f, const struct entry *e)
 	f->ctime_ns = e->ctime_ns;
 }
 
-/* Reads and parses dir/name into t. *e is updated to the stat the content
+/* Reads and parses dir/name into t as a file of directory index di. *e is updated to the stat the content
  * was read with. Sets *gone when the file vanished. Returns 0 (problems
  * with the file only mark it), or -1 with errno ENOMEM. */
-static int load_file(struct textfile *t, int dfd, const char *name, struct entry *e,
-	size_t *total, int *gone)
+static int load_file(struct textfile *t, size_t di, int dfd, const char *name,
+	struct entry *e, size_t *total, int *gone)
 {
 	struct stat st, st2;
 	char msg[TF_ERR_LEN];
@@ -946,18 +995,18 @@ static int load_file(struct textfile *t, int dfd, const char *name, struct entry
 		goto out_error;
 	}
 	*total += t->scratch.len;
-	if (textfile_put(t, name, t->scratch.p ? t->scratch.p : "", t->scratch.len) < 0)
+	if (put_in(t, di, name, t->scratch.p ? t->scratch.p : "", t->scratch.len) < 0)
 		return -1;
-	f = textfile_find(t, name);
+	f = textfile_find_in(t, di, name);
 	set_key(f, e);
 	if (t->scratch.cap > (1u << 20))
 		buf_free(&t->scratch);
 	return 0;
 
 out_error:
-	if (textfile_put_error(t, name, msg) < 0)
+	if (put_error_in(t, di, name, msg) < 0)
 		return -1;
-	set_key(textfile_find(t, name), e);
+	set_key(textfile_find_in(t, di, name), e);
 	return 0;
 }
 
@@ -980,16 +1029,20 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(sort_names + x->name_off, sort_names + y->name_off);
 }
 
-int textfile_refresh(struct textfile *t, const char *dir, int *changed)
+/* Lists directory dir (index di of t's directories) and brings its files
+ * in t up to date; *total counts the bytes of all directories so far; sets
+ * *dirty when a file was added, changed or removed. Returns 0, or -1 with
+ * errno set (t keeps the directory's files as last read). */
+static int refresh_dir(struct textfile *t, size_t di, const char *dir, size_t *total,
+	int *dirty)
 {
 	struct entry *list = t->list, *e;
-	size_t n = 0, i, k, total = 0;
+	size_t n = 0, i, k;
 	struct dirent *de;
 	struct stat st;
-	int dfd, err, dirty = 0, gone;
+	int dfd, err, gone;
 	DIR *d;
 
-	*changed = 0;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -1;
@@ -1001,7 +1054,6 @@ int textfile_refresh(struct textfile *t, const char *dir, int *changed)
 		return -1;
 	}
 	buf_reset(&t->names);
-	t->skipped = 0;
 	for (;;) {
 		errno = 0;
 		de = readdir(d);
@@ -1037,39 +1089,39 @@ int textfile_refresh(struct textfile *t, const char *dir, int *changed)
 		sort_names = t->names.p;
 		qsort(list, n, sizeof *list, cmp_entry);
 	}
-	/* walk the sorted listing and the sorted files together */
-	for (i = 0, k = 0; i < n; i++) {
+	/* walk the sorted listing and the directory's sorted files together */
+	for (k = 0; k < t->n && t->f[k].dir < di; k++)
+		;
+	for (i = 0; i < n; i++) {
 		const char *name = t->names.p + list[i].name_off;
 		int c = 1;
 
-		while (k < t->n && (c = strcmp(t->f[k].name, name)) < 0) {
+		while (k < t->n && t->f[k].dir == di && (c = strcmp(t->f[k].name, name)) < 0) {
 			drop_file(t, k);
-			dirty = 1;
+			*dirty = 1;
 		}
-		if (k < t->n && c == 0 && same_key(&t->f[k], &list[i])) {
-			total += (size_t)t->f[k].size;
+		if (k >= t->n || t->f[k].dir != di)
+			c = 1;
+		if (c == 0 && same_key(&t->f[k], &list[i])) {
+			*total += (size_t)t->f[k].size;
 			k++;
 			continue;
 		}
-		dirty = 1;
-		if (load_file(t, dfd, name, &list[i], &total, &gone) < 0)
+		*dirty = 1;
+		if (load_file(t, di, dfd, name, &list[i], total, &gone) < 0)
 			goto out_closedir;
 		if (gone) {
-			if (k < t->n && c == 0)
+			if (c == 0)
 				drop_file(t, k);
 			continue;
 		}
 		k++;
 	}
-	while (k < t->n) {
+	while (k < t->n && t->f[k].dir == di) {
 		drop_file(t, k);
-		dirty = 1;
+		*dirty = 1;
 	}
 	closedir(d);
-	if (dirty || t->generation == 0) {
-		*changed = 1;
-		return textfile_build(t);
-	}
 	return 0;
 
 out_closedir:
@@ -1077,4 +1129,56 @@ out_closedir:
 	closedir(d);
 	errno = err;
 	return -1;
+}
+
+int textfile_refresh_dirs(struct textfile *t, const char *const *dirs, size_t n,
+	int *changed, int *errs)
+{
+	size_t i, total = 0, ok = 0;
+	int dirty = 0, first_err = 0;
+
+	*changed = 0;
+	if (n < 1 || n > TF_MAX_DIRS) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (t->ndirs != n) {
+		dirty = 1; /* the file labels of later directories change */
+		/* files of directories no longer listed go */
+		for (i = t->n; i > 0; i--)
+			if (t->f[i - 1].dir >= n)
+				drop_file(t, i - 1);
+	}
+	t->dirs = dirs;
+	t->ndirs = n;
+	t->skipped = 0;
+	for (i = 0; i < n; i++) {
+		errs[i] = 0;
+		if (refresh_dir(t, i, dirs[i], &total, &dirty) < 0) {
+			if (errno == ENOMEM)
+				return -1;
+			errs[i] = errno;
+			if (!first_err)
+				first_err = errno;
+			continue;
+		}
+		ok++;
+	}
+	if (!ok) {
+		errno = first_err;
+		return -1;
+	}
+	if (dirty || t->generation == 0) {
+		*changed = 1;
+		return textfile_build(t);
+	}
+	return 0;
+}
+
+int textfile_refresh(struct textfile *t, const char *dir, int *changed)
+{
+	int err;
+
+	t->dirs_one[0] = dir;
+	return textfile_refresh_dirs(t, t->dirs_one, 1, changed, &err);
 }

@@ -45,6 +45,7 @@ struct buf;
 #define TF_MAX_TOTAL (32u << 20)   /* bytes of all files together; a file past it gets scrape error 1 */
 #define TF_MAX_READ_TRIES 3        /* reads of a file that changes while read; then scrape error 1 */
 #define TF_ERR_LEN 300             /* bytes kept of a file's error message */
+#define TF_MAX_DIRS 8              /* directories merged by textfile_refresh_dirs() */
 
 /* Kinds of merge conflict, counted per file (tally_textfile_conflicts{kind}). */
 enum tf_conflict {
@@ -68,6 +69,7 @@ struct tf_reserved {
 /* One *.prom file as last read. */
 struct tf_file {
 	char *name;
+	size_t dir;                      /* index of its directory in textfile_refresh_dirs() */
 	unsigned long long dev, ino;     /* stat key: a change in any field means re-read */
 	long long size, mtime_ns, ctime_ns;
 	int error;                       /* 1: left out whole; err says why */
@@ -92,6 +94,9 @@ struct textfile {
 	void *list;                      /* internal: the last directory listing */
 	size_t list_cap;
 	struct buf names;                /* internal: names of that listing */
+	const char *const *dirs;         /* the directories of the last refresh (file labels) */
+	size_t ndirs;
+	const char *dirs_one[1];         /* internal: textfile_refresh()'s one directory */
 };
 
 /* Returns the name of conflict kind k ("duplicate", ...). */
@@ -107,6 +112,15 @@ void textfile_free(struct textfile *t);
  * Returns 0, or -1 with errno set when dir cannot be listed (t keeps its
  * last content) or ENOMEM. */
 int textfile_refresh(struct textfile *t, const char *dir, int *changed);
+/* Like textfile_refresh() over dirs[0..n) (1 <= n <= TF_MAX_DIRS), merged
+ * in that order: a file of an earlier directory comes first in the merge
+ * rule, whatever its name. errs[i] is set to 0, or to the errno of a
+ * directory that cannot be listed (its files stay as last read). dirs must
+ * outlive t's use of them (the file label of dirs[i > 0] is DIR/NAME).
+ * Returns 0 when at least one directory was listed, or -1 with errno set
+ * (EINVAL for a bad n; ENOMEM; else the first directory's errno). */
+int textfile_refresh_dirs(struct textfile *t, const char *const *dirs, size_t n,
+	int *changed, int *errs);
 /* Replaces (or adds) the file called name in t with text[0..n), parsed
  * now; used by textfile_refresh() and by tests. Returns 0 (a parse error
  * only marks the file), or -1 with errno ENOMEM. */
@@ -117,8 +131,10 @@ int textfile_put_error(struct textfile *t, const char *name, const char *msg);
 /* Merges t's files and rebuilds text, om and om_ok. Returns 0, or -1 with
  * errno ENOMEM (t then serves empty bodies until the next rebuild). */
 int textfile_build(struct textfile *t);
-/* Returns t's file called name, or NULL. */
+/* Returns t's file called name (of the first directory), or NULL. */
 struct tf_file *textfile_find(const struct textfile *t, const char *name);
+/* Returns t's file called name of directory index dir, or NULL. */
+struct tf_file *textfile_find_in(const struct textfile *t, size_t dir, const char *name);
 /* Appends d as OpenMetrics 1.0 text (no "# EOF") when every family can be
  * expressed exactly (counters named *_total with values >= 0, histograms
  * with a +Inf bucket and a matching _count, no names ending in a reserved

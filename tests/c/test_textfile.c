@@ -325,6 +325,64 @@ static void test_refresh(void)
 	textfile_free(&t);
 }
 
+/* Several directories: merged in the order given, whatever the names; the
+ * file label of later directories is DIR/NAME; a directory that cannot be
+ * listed keeps its files and does not stop the others. */
+static void test_refresh_dirs(void)
+{
+	char a[] = "/tmp/test_textfile.XXXXXX", b[] = "/tmp/test_textfile.XXXXXX";
+	char cmd[600], want[700];
+	const char *dirs[3];
+	struct textfile t;
+	int changed = -1, rc, errs[3];
+	unsigned long long parses;
+
+	memset(&t, 0, sizeof t);
+	textfile_init(&t, res, 2);
+	if (!mkdtemp(a) || !mkdtemp(b)) {
+		CHECK(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	dirs[0] = a;
+	dirs[1] = b;
+	dirs[2] = "/nonexistent/tally";
+	put_file(a, "z.prom", "# TYPE shared gauge\nshared{k=\"1\"} 1\nonly_a 1\n", 0);
+	put_file(b, "a.prom", "# TYPE shared gauge\nshared{k=\"1\"} 2\nshared{k=\"2\"} 2\n", 0);
+	put_file(b, "z.prom", "only_b 1\n", 0);
+	rc = textfile_refresh_dirs(&t, dirs, 2, &changed, errs);
+	CHECK(rc == 0 && changed && t.n == 3 && errs[0] == 0 && errs[1] == 0, "two dirs listed: n %zu", t.n);
+	CHECK(textfile_find_in(&t, 0, "z.prom") && textfile_find_in(&t, 1, "z.prom") &&
+	      textfile_find_in(&t, 1, "a.prom") && !textfile_find_in(&t, 0, "a.prom"),
+	      "the same name in two dirs is two files");
+	CHECK(strstr(body_of(&t.text), "shared{k=\"1\"} 1\nshared{k=\"2\"} 2\n") != NULL,
+	      "the first dir wins a duplicate, whatever the names: %s", body_of(&t.text));
+	CHECK(textfile_find_in(&t, 1, "a.prom")->conflicts[TF_DUPLICATE] == 1, "duplicate counted in b");
+	snprintf(want, sizeof want, "tally_textfile_scrape_error{file=\"%s/a.prom\"} 0\n", b);
+	CHECK(strstr(body_of(&t.text), want) != NULL, "later dir labelled DIR/NAME: %s", body_of(&t.text));
+	CHECK(strstr(body_of(&t.text), "tally_textfile_scrape_error{file=\"z.prom\"} 0\n") != NULL,
+	      "first dir labelled NAME");
+	parses = t.parses;
+	rc = textfile_refresh_dirs(&t, dirs, 2, &changed, errs);
+	CHECK(rc == 0 && !changed && t.parses == parses, "unchanged dirs: no parse");
+	rc = textfile_refresh_dirs(&t, dirs, 3, &changed, errs);
+	CHECK(rc == 0 && changed && errs[2] == ENOENT && errs[0] == 0 && t.n == 3,
+	      "a missing third dir is reported and the others served");
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", a);
+	if (system(cmd) != 0)
+		CHECK(0, "cleanup of %s", a);
+	rc = textfile_refresh_dirs(&t, dirs, 3, &changed, errs);
+	CHECK(rc == 0 && errs[0] == ENOENT && textfile_find_in(&t, 0, "z.prom"),
+	      "a vanished dir keeps its files as last read");
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", b);
+	if (system(cmd) != 0)
+		CHECK(0, "cleanup of %s", b);
+	rc = textfile_refresh_dirs(&t, dirs, 3, &changed, errs);
+	CHECK(rc == -1 && errno == ENOENT, "no dir listed: -1");
+	rc = textfile_refresh_dirs(&t, dirs, 0, &changed, errs);
+	CHECK(rc == -1 && errno == EINVAL, "no dirs: EINVAL");
+	textfile_free(&t);
+}
+
 /* Returns 1 when `gzip -dc` of z[0..zn) gives exactly p[0..n). */
 static int gunzip_eq(const char *z, size_t zn, const char *p, size_t n)
 {
@@ -389,6 +447,7 @@ int main(void)
 	test_openmetrics();
 	test_lint();
 	test_refresh();
+	test_refresh_dirs();
 	test_gzip();
 	printf("test_textfile: %d passed, %d failed\n", passed, failed);
 	return failed != 0;

@@ -74,11 +74,13 @@ EOF
 }
 
 # start_server [ARG...]: starts tally-httpd on 127.0.0.1 with a free port,
-# serving m/; sets HTTPD_PID and PORT.
+# serving m/ unless ARG has a --dir; sets HTTPD_PID and PORT.
 start_server() {
+	local dir=(--dir "$BATS_TEST_TMPDIR/m")
+	case " $* " in *" --dir "*) dir=() ;; esac
 	mkdir -p m
 	rm -f port
-	tally-httpd --listen 127.0.0.1:0 --dir "$BATS_TEST_TMPDIR/m" \
+	tally-httpd --listen 127.0.0.1:0 "${dir[@]}" \
 		--port-file "$BATS_TEST_TMPDIR/port" "$@" 2>"$BATS_TEST_TMPDIR/stderr" 3>&- &
 	HTTPD_PID=$!
 	wait_for_file "$BATS_TEST_TMPDIR/port" 10 || fail "tally-httpd wrote no port file"
@@ -174,6 +176,37 @@ raw() {
 	textfiles_only <body2 >got
 	{ sed -n '5,11p' expected | sed 's/^container_features_installed 2$/container_features_installed 3/'; cat m/50-late.prom; } >want
 	diff -u want got
+}
+
+@test "every kind of change is served by the very next request, 200 times in a row" {
+	mkdir m
+	start_server
+	for i in $(seq 200); do
+		case $((i % 4)) in
+		0) printf '# TYPE step_number gauge\nstep_number %d\n' "$i" >m/a.prom ;;
+		1) printf '# TYPE step_number gauge\nstep_number %d\n' "$i" >m/.a.tmp && mv m/.a.tmp m/a.prom ;;
+		2) rm m/a.prom; printf '# TYPE step_number gauge\nstep_number %d\n' "$i" >m/b.prom ;;
+		3) rm m/b.prom; printf '# TYPE step_number gauge\nstep_number %d\n' "$i" >>m/a.prom ;;
+		esac
+		got=$(curl -sS "$URL/metrics" | value_of step_number)
+		[ "$got" = "$i" ] || fail "step $i: served '$got'"
+	done
+}
+
+@test "a change inotify cannot see (a symbolic link's target elsewhere) is served within a second" {
+	mkdir m elsewhere
+	printf '# TYPE linked_number gauge\nlinked_number 1\n' >elsewhere/t.prom
+	ln -s ../elsewhere/t.prom m/t.prom
+	start_server
+	assert_equal "$(curl -sS "$URL/metrics" | value_of linked_number)" 1
+	printf '# TYPE linked_number gauge\nlinked_number 22\n' >elsewhere/t.prom
+	start=$(date +%s%N)
+	for _ in $(seq 30); do
+		[ "$(curl -sS "$URL/metrics" | value_of linked_number)" = 22 ] && break
+		sleep 0.1
+	done
+	assert_equal "$(curl -sS "$URL/metrics" | value_of linked_number)" 22
+	[ $((($(date +%s%N) - start) / 1000000)) -le 1500 ]
 }
 
 @test "an unchanged directory is not parsed again; a changed file is parsed alone" {
@@ -376,7 +409,7 @@ raw() {
 	assert_output "$(printf '[+]metrics-dir ok\n[-]healthcheck failed: container_healthcheck_status is 0\nreadyz check failed\n503')"
 	rm -r m
 	run curl -sS -w '%{http_code}\n' "$URL/readyz?verbose"
-	assert_output "$(printf '[-]metrics-dir failed: No such file or directory\n[-]healthcheck failed: metrics directory unreadable\nreadyz check failed\n503')"
+	assert_output "$(printf '[-]metrics-dir failed: %s/m: No such file or directory\n[-]healthcheck failed: metrics directory unreadable\nreadyz check failed\n503' "$BATS_TEST_TMPDIR")"
 }
 
 @test "/health is the readiness as JSON with the uptime" {
@@ -391,6 +424,104 @@ raw() {
 	printf '# TYPE container_healthcheck_status gauge\ncontainer_healthcheck_status 1\n' >m/healthcheck.prom
 	run sh -c "curl -sS '$URL/health' | jq -c '[.status, .checks[].status]'"
 	assert_output '["ok","ok","ok"]'
+}
+
+# hc_result STATUS AGE: prints a healthcheck.prom as bin/healthcheck writes
+# it, of a run AGE seconds ago with container_healthcheck_status STATUS.
+hc_result() {
+	printf '%s\n' '# HELP container_healthcheck_status Current health status (1=healthy, 0=unhealthy)' \
+		'# TYPE container_healthcheck_status gauge' "container_healthcheck_status $1" \
+		'# HELP container_healthcheck_last_run_timestamp_seconds Unix time the last healthcheck finished' \
+		'# TYPE container_healthcheck_last_run_timestamp_seconds gauge' \
+		"container_healthcheck_last_run_timestamp_seconds $(($(date +%s) - $2))"
+}
+
+@test "several --dir are merged in order and the runtime dir's healthcheck result drives /readyz" {
+	mkdir m run
+	printf '# HELP build_things Things.\n# TYPE build_things gauge\nbuild_things 1\n' >m/build.prom
+	printf '# HELP build_things Things.\n# TYPE build_things gauge\nbuild_things 2\n' >run/a.prom
+	hc_result 0 5 >run/healthcheck.prom
+	start_server --dir "$BATS_TEST_TMPDIR/run" --dir "$BATS_TEST_TMPDIR/m"
+	curl -sS -o body "$URL/metrics"
+	run promtool check metrics <body
+	assert_success
+	assert_equal "$(value_of build_things <body)" 2
+	assert_equal "$(value_of 'tally_textfile_conflicts{file="'"$BATS_TEST_TMPDIR"'/m/build.prom",kind="duplicate"}' <body)" 1
+	assert_equal "$(value_of 'tally_textfile_scrape_error{file="healthcheck.prom"}' <body)" 0
+	assert_equal "$(value_of container_healthcheck_status <body)" 0
+	run curl -sS -w '%{http_code}\n' "$URL/readyz?verbose"
+	assert_output "$(printf '[+]metrics-dir ok\n[-]healthcheck failed: container_healthcheck_status is 0\nreadyz check failed\n503')"
+	# a result in the other directory that is newer wins
+	hc_result 1 1 >m/healthcheck.prom
+	run curl -sS -w ' %{http_code}' "$URL/readyz"
+	assert_output 'ok
+ 200'
+	grep -qx "tally-httpd: listening on 127.0.0.1:$PORT, serving $BATS_TEST_TMPDIR/run, $BATS_TEST_TMPDIR/m" stderr
+}
+
+@test "a missing second --dir fails readiness but /metrics serves the first" {
+	mkdir m
+	printf '# HELP build_things Things.\n# TYPE build_things gauge\nbuild_things 1\n' >m/build.prom
+	start_server --dir "$BATS_TEST_TMPDIR/m" --dir "$BATS_TEST_TMPDIR/gone"
+	curl -sS -o body -w '%{http_code}' "$URL/metrics" >code
+	assert_equal "$(cat code)" 200
+	assert_equal "$(value_of build_things <body)" 1
+	run curl -sS -w '%{http_code}\n' "$URL/readyz?verbose"
+	assert_output "$(printf '[-]metrics-dir failed: %s/gone: No such file or directory\n[+]healthcheck ok\nreadyz check failed\n503' "$BATS_TEST_TMPDIR")"
+	grep -qx "tally-httpd: warning: unable to read directory $BATS_TEST_TMPDIR/gone: No such file or directory" stderr
+}
+
+@test "/readyz and /health go unready when the latest healthcheck result is older than --health-max-age" {
+	mkdir m
+	hc_result 1 30 >m/healthcheck.prom
+	start_server --health-max-age 20
+	run curl -sS -w '%{http_code}\n' "$URL/readyz?verbose"
+	assert_output --regexp "^$(printf '\\[\\+]metrics-dir ok\n\\[-]healthcheck failed: the latest result is 3[01] s old \\(limit 20 s\\)\nreadyz check failed\n503')\$"
+	run sh -c "curl -sS '$URL/health' | jq -c '[.status, .checks[1].message]'"
+	assert_output --regexp '^\["failed","the latest result is 3[01] s old \(limit 20 s\)"\]$'
+	hc_result 1 0 >m/healthcheck.prom
+	run curl -sS -w ' %{http_code}' "$URL/readyz"
+	assert_output 'ok
+ 200'
+}
+
+@test "the default age limit is 90 s, TALLY_HEALTH_MAX_AGE sets it and 0 turns it off" {
+	mkdir m
+	hc_result 1 100 >m/healthcheck.prom
+	start_server
+	run curl -sS "$URL/readyz?verbose"
+	assert_line --index 1 --regexp '^\[-]healthcheck failed: the latest result is 10[01] s old \(limit 90 s\)$'
+	kill "$HTTPD_PID"; wait "$HTTPD_PID" || true
+	TALLY_HEALTH_MAX_AGE=200 start_server
+	run curl -sS -w ' %{http_code}' "$URL/readyz"
+	assert_output 'ok
+ 200'
+	kill "$HTTPD_PID"; wait "$HTTPD_PID" || true
+	hc_result 1 100000 >m/healthcheck.prom
+	TALLY_HEALTH_MAX_AGE=0 start_server
+	run curl -sS -w ' %{http_code}' "$URL/readyz"
+	assert_output 'ok
+ 200'
+}
+
+@test "a healthcheck result from before the container started (the image build) is no result yet" {
+	mkdir m
+	printf '# TYPE container_healthcheck_status gauge\ncontainer_healthcheck_status 0\n# TYPE container_healthcheck_last_run_timestamp_seconds gauge\ncontainer_healthcheck_last_run_timestamp_seconds 1000\n' >m/healthcheck.prom
+	start_server
+	run curl -sS -w '%{http_code}\n' "$URL/readyz?verbose"
+	assert_output "$(printf '[+]metrics-dir ok\n[+]healthcheck ok\nreadyz check passed\n200')"
+	run sh -c "curl -sS '$URL/health' | jq -c '[.status, .checks[1].message]'"
+	assert_output '["ok","no result since the container started"]'
+	# without the timestamp, the file's modification time counts
+	printf '# TYPE container_healthcheck_status gauge\ncontainer_healthcheck_status 0\n' >m/healthcheck.prom
+	touch -d @1000 m/healthcheck.prom
+	run curl -sS -w ' %{http_code}' "$URL/readyz"
+	assert_output 'ok
+ 200'
+	touch m/healthcheck.prom
+	run curl -sS -w ' %{http_code}' "$URL/readyz"
+	assert_output 'readyz check failed
+ 503'
 }
 
 @test "/ is an HTML page linking the endpoints and showing the build summary, escaped" {
@@ -767,7 +898,7 @@ PY
 }
 
 @test "usage errors exit 100 with a usage line" {
-	syn='tally-httpd [--listen [ADDR]:PORT] [--dir DIR] [--port-file FILE] [--auth-file FILE]'
+	syn='tally-httpd [--listen [ADDR]:PORT] [--dir DIR]... [--port-file FILE] [--auth-file FILE]'
 	run tally-httpd --bogus
 	assert_failure 100
 	assert_output "tally-httpd: usage: $syn (unexpected argument '--bogus')"
@@ -788,6 +919,15 @@ PY
 	run tally-httpd --idle-timeout 0
 	assert_failure 100
 	assert_output "tally-httpd: usage: $syn (--idle-timeout '0' is not 1 to 3600 seconds)"
+	run tally-httpd --health-max-age 1s
+	assert_failure 100
+	assert_output "tally-httpd: usage: $syn (--health-max-age '1s' is not 0 to 604800 seconds)"
+	TALLY_HEALTH_MAX_AGE=-1 run tally-httpd
+	assert_failure 100
+	assert_output "tally-httpd: usage: $syn (TALLY_HEALTH_MAX_AGE '-1' is not 0 to 604800 seconds)"
+	run tally-httpd --dir a --dir b --dir c --dir d --dir e --dir f --dir g --dir h --dir i
+	assert_failure 100
+	assert_output "tally-httpd: usage: $syn (more than 8 --dir)"
 	run tally-httpd --listen 127.0.0.1:0 --auth-file "$BATS_TEST_TMPDIR/none"
 	assert_failure 111
 	assert_output "tally-httpd: fatal: unable to read $BATS_TEST_TMPDIR/none: No such file or directory"
@@ -797,7 +937,8 @@ PY
 	run --separate-stderr tally-httpd --help
 	assert_success
 	assert_equal "$stderr" ''
-	assert_line --index 0 'usage: tally-httpd [--listen [ADDR]:PORT] [--dir DIR] [--port-file FILE] [--auth-file FILE]'
-	assert_line --index 1 '       [--idle-timeout SECONDS] [--head-timeout SECONDS]'
-	assert_line --index 2 '       tally-httpd --help'
+	assert_line --index 0 'usage: tally-httpd [--listen [ADDR]:PORT] [--dir DIR]... [--port-file FILE] [--auth-file FILE]'
+	assert_line --index 1 '       [--idle-timeout SECONDS] [--head-timeout SECONDS] [--health-max-age SECONDS]'
+	assert_line --index 2 '       tally-httpd --probe URL [--probe-timeout SECONDS]'
+	assert_line --index 3 '       tally-httpd --help'
 }

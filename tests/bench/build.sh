@@ -1,0 +1,220 @@
+# shellcheck shell=sh disable=SC3043
+# build.sh: the build overhead of tally, sourced by tests/bench.sh (`make
+# bench`). One realistic example build, BENCH_BUILD_FEATURES features
+# (default 22) of nine real commands each (generating sources, compiling
+# four of tally's own C files at -O2, archiving them, building and running
+# a tool, generating a data set, packing, unpacking and checksumming a
+# release), run twice per round: bare (the same script, with
+# log_feature_start/log_command/log_feature_end as no-op shims) and with
+# tally's text logging, JSON logging and build metrics on. The rounds
+# alternate the order (bare first, then tally first) to cancel drift;
+# BENCH_BUILD_RUNS rounds (default 3).
+#
+# The features run directly under /bin/sh on the host, as the RUN steps of
+# examples/*/Dockerfile run them, not through buildah: one `buildah bud`
+# of the same build varies by more than the 1% to be measured.
+#
+# Prints the median (the lower one for an even count) and the spread (min..max) of each mode, the overhead
+# of the medians and its range over the rounds' pairs, and the overhead per
+# command. Target: under 1%.
+
+bench_need cc ar tar gzip sha256sum awk || return 1
+
+_bb_runs=${BENCH_BUILD_RUNS:-3}
+_bb_features=${BENCH_BUILD_FEATURES:-22}
+_bb_root=$(pwd)
+
+# A snapshot of the sources the build compiles, so both modes compile the
+# same bytes however the tree changes meanwhile.
+mkdir -p "$BENCH_TMP/src"
+cp lib/c/*.c lib/c/*.h "$BENCH_TMP/src/"
+
+cat >"$BENCH_TMP/build-features.sh" <<'SCRIPT'
+#!/bin/sh
+# The example build: FEATURES features, each in its own directory of WORK.
+# BUILD_MODE=tally sources tally's logging.sh (with JSON logging and
+# metrics); BUILD_MODE=bare defines no-op shims with the same interface.
+set -eu
+if [ "$BUILD_MODE" = tally ]; then
+	. "$TALLY_HOME/lib/base/logging.sh"
+else
+	log_feature_start() { :; }
+	log_feature_end() { :; }
+	log_command() {
+		shift
+		"$@"
+	}
+fi
+
+# step DESCRIPTION COMMAND [ARG...]: one build command; with
+# BUILD_WORK=noop, /bin/true stands in for it (tally's own cost).
+step() {
+	if [ "$BUILD_WORK" = noop ]; then
+		log_command "$1" /bin/true
+	else
+		log_command "$@"
+	fi
+}
+
+# feature N: one feature; compiles four of the sources, chosen by N.
+feature() {
+	n=$1
+	d=$WORK/feature-$n
+	mkdir -p "$d/out"
+	cd "$d"
+	set -- "$SRC"/*.c
+	nsrc=$#
+	files=
+	k=0
+	while [ "$k" -lt 4 ]; do
+		j=$(((n * 4 + k) % nsrc + 1))
+		eval "files=\"\$files \${$j}\""
+		k=$((k + 1))
+	done
+	log_feature_start "feature-$n" "1.$n.0"
+	step "Generating the tool's sources" sh -c '
+		printf "%s\n" "#include <stdio.h>" "#include <string.h>" \
+			"static const char name[] = \"feature-$1\";" \
+			"int main(void) { unsigned h = 5381; const char *p;" \
+			"  for (p = name; *p; p++) h = h * 33 + (unsigned char)*p;" \
+			"  printf(\"%s %u\\n\", name, h); return strlen(name) == 0; }" >tool.c' sh "$n"
+	# shellcheck disable=SC2086
+	step "Compiling the library" cc -O2 -std=c99 -D_DEFAULT_SOURCE -I"$SRC" -c $files
+	step "Archiving the library" sh -c 'ar rcs libfeature.a ./*.o'
+	step "Building the tool" cc -O2 -o tool tool.c
+	step "Running the tool's self-test" ./tool
+	step "Generating the data set" sh -c \
+		'awk -v n="$1" "BEGIN { for (i = 1; i <= 20000; i++) printf \"%d,%d,%d\n\", n, i, (n * i) % 9973 }" >data.csv' sh "$n"
+	step "Packing the release" tar -czf release.tar.gz tool libfeature.a data.csv
+	step "Unpacking the release" tar -xzf release.tar.gz -C out
+	step "Checksumming the release" sh -c \
+		'sha256sum tool libfeature.a data.csv >SHA256SUMS && cd out && sha256sum -c ../SHA256SUMS'
+	log_feature_end
+}
+
+i=1
+while [ "$i" -le "$FEATURES" ]; do
+	feature "$i"
+	i=$((i + 1))
+done
+SCRIPT
+
+# _bb_run MODE WORK: runs the build once in MODE (bare, tally) with the real
+# commands (WORK=real) or /bin/true for each (noop), in a fresh directory;
+# prints "WALL_US CPU_US" (CPU: user + system time of every process of
+# the build); returns 1 when the build failed.
+_bb_run() {
+	local d='' t0='' t1='' cpu=''
+	d=$BENCH_TMP/run-$1
+	rm -rf "$d"
+	mkdir -p "$d/work"
+	t0=$(now_ns)
+	(
+		BUILD_MODE=$1 BUILD_WORK=$2 FEATURES=$_bb_features SRC=$BENCH_TMP/src WORK=$d/work \
+			TALLY_HOME=$_bb_root/build BUILD_LOG_DIR=$d/logs TALLY_METRICS_DIR=$d/metrics \
+			ENABLE_JSON_LOGGING=true METRICS_ENABLED=true NO_COLOR=1 \
+			/bin/sh "$BENCH_TMP/build-features.sh" >"$d/out" 2>&1
+		_bb_rc=$?
+		times >"$d/times"
+		exit "$_bb_rc"
+	) || {
+		printf 'bench: the %s build failed:\n' "$1" >&2
+		tail -20 "$d/out" >&2
+		return 1
+	}
+	t1=$(now_ns)
+	# The second line of `times`: the children's user and system time.
+	cpu=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+		printf "%d", t * 1e6 }' "$d/times")
+	printf '%s %s\n' "$(((t1 - t0) / 1000))" "$cpu"
+}
+
+# _bb_check: the tally build logged every feature as a success, in JSON,
+# and recorded its metrics; returns 1 otherwise.
+_bb_check() {
+	local d="$BENCH_TMP/run-tally" n=''
+	n=$(grep -c ': 0 errors, ' "$d/logs/master-summary.log" 2>/dev/null) || n=0
+	if [ "$n" = "$_bb_features" ] && [ -s "$d/logs/json/build-summary.jsonl" ] &&
+		grep -q "^container_features_installed $_bb_features\$" "$d/metrics/build.prom"; then
+		return 0
+	fi
+	printf 'bench: the tally build did not log and measure all %s features\n' "$_bb_features" >&2
+	return 1
+}
+
+# The real build, BENCH_BUILD_RUNS rounds, then the no-op build as many
+# times: lines "WORK ROUND MODE WALL_US CPU_US".
+: >"$BENCH_TMP/times"
+_bb_ok=1
+for _bb_w in real noop; do
+	_bb_r=1
+	while [ "$_bb_r" -le "$_bb_runs" ]; do
+		if [ $((_bb_r % 2)) = 1 ]; then _bb_order="bare tally"; else _bb_order="tally bare"; fi
+		for _bb_m in $_bb_order; do
+			_bb_t=$(_bb_run "$_bb_m" "$_bb_w") || {
+				_bb_ok=0
+				break 3
+			}
+			printf '%s %s %s %s\n' "$_bb_w" "$_bb_r" "$_bb_m" "$_bb_t" >>"$BENCH_TMP/times"
+		done
+		_bb_check || {
+			_bb_ok=0
+			break 2
+		}
+		_bb_r=$((_bb_r + 1))
+	done
+done
+
+if [ "$_bb_ok" = 1 ]; then
+	printf 'build: %s features, %s commands (compiling, archiving, generating, packing, checksumming),\n' \
+		"$_bb_features" "$((_bb_features * 9))"
+	printf '  run by /bin/sh (%s) on the host, not through buildah (whose own spread swamps 1%%);\n' \
+		"$(readlink -f /bin/sh)"
+	printf '  %s rounds of bare and tally (text logs, JSON logs, metrics) in alternating order\n' "$_bb_runs"
+	awk -v cmds="$((_bb_features * 9))" -v feats="$_bb_features" '
+		{ t[$1, $3, $2, "wall"] = $4; t[$1, $3, $2, "cpu"] = $5; n = ($2 > n ? $2 : n) }
+		# med(W, M, K): the (lower) median of K over the rounds; sets lo, hi.
+		function med(w, m, k,   i, j, v, a) {
+			for (i = 1; i <= n; i++) a[i] = t[w, m, i, k]
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { v = a[i]; a[i] = a[j]; a[j] = v }
+			lo = a[1]; hi = a[n]
+			return a[int((n + 1) / 2)]
+		}
+		# pairs(W, K): sets plo, phi to the range of the rounds overheads in %.
+		function pairs(w, k,   i, r) {
+			for (i = 1; i <= n; i++) {
+				r = (t[w, "tally", i, k] - t[w, "bare", i, k]) / t[w, "bare", i, k] * 100
+				if (i == 1 || r < plo) plo = r
+				if (i == 1 || r > phi) phi = r
+			}
+		}
+		END {
+			for (m = 0; m < 2; m++) {
+				mode = (m ? "tally" : "bare")
+				w = med("real", mode, "wall"); wl = lo; wh = hi
+				c = med("real", mode, "cpu"); cl = lo; ch = hi
+				printf "  %-11s wall median %7.3f s (%.3f..%.3f)   cpu median %7.3f s (%.3f..%.3f)\n",
+					(m ? "with tally" : "bare build"), w / 1e6, wl / 1e6, wh / 1e6, c / 1e6, cl / 1e6, ch / 1e6
+				W[mode] = w; C[mode] = c
+			}
+			pairs("real", "wall"); wlo = plo; whi = phi
+			pairs("real", "cpu")
+			printf "  measured    overhead wall %+.2f%% (rounds %+.2f%%..%+.2f%%), cpu %+.2f%% (rounds %+.2f%%..%+.2f%%)\n",
+				(W["tally"] - W["bare"]) / W["bare"] * 100, wlo, whi,
+				(C["tally"] - C["bare"]) / C["bare"] * 100, plo, phi
+			# The no-op build: what tally itself costs, in CPU time (user +
+			# system of every process), which other load on the machine
+			# hardly changes.
+			own = med("noop", "tally", "cpu") - med("noop", "bare", "cpu")
+			printf "  tally own   %.0f ms of CPU for the build (no-op commands): %.2f ms per command, features included\n",
+				own / 1000, own / 1000 / cmds
+			printf "  computed    overhead %+.2f%% of the bare build'"'"'s CPU time; under 1%% when commands average %.0f ms or more (here %.0f ms)\n",
+				own / C["bare"] * 100, own / 1000 / cmds * 100, C["bare"] / 1000 / cmds
+			printf "  target      under 1%%: %s on this build\n",
+				((C["tally"] - C["bare"]) / C["bare"] < 0.01 && own / C["bare"] < 0.01 ? "met" : "NOT met")
+			print W["tally"], W["bare"] > "/dev/stderr"
+		}' "$BENCH_TMP/times" 2>"$BENCH_TMP/medians"
+	read -r _bb_t _bb_b <"$BENCH_TMP/medians"
+	bench_report "build, $_bb_features features (median)" "$_bb_t" "bare build" "$_bb_b"
+fi
+[ "$_bb_ok" = 1 ]

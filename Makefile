@@ -18,7 +18,7 @@ FUZZ_SECONDS ?= 10
 
 # ---- derived settings -----------------------------------------------------
 BUILD := build
-HELPERS := tally-log tally-metric tally-httpd
+HELPERS := tally-log tally-metric tally-httpd tally-trace
 RUNTIME := healthcheck metrics-exporter
 LIB_SRC := $(sort $(wildcard lib/c/*.c))
 LIB_HDR := $(wildcard lib/c/*.h)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tally.h"
+#include "trace.h"
 
 /* Longest message, in bytes; a longer one is cut at a UTF-8 boundary and
  * the event gets "truncated":true. */
@@ -80,6 +81,12 @@ static const char usage_text[] =
 "                        exit status from FILE\n"
 "  --result FILE         with --run: write \"STATUS DURATION_MS WARNINGS\" to FILE\n"
 "  --record FILE         with --run: append one tab-separated line to FILE\n"
+"  --traceparent TP      the W3C trace context in effect (default: $TRACEPARENT);\n"
+"                        events get its trace_id and span_id\n"
+"  --trace-file FILE     with --run: record the command as an OpenTelemetry span\n"
+"                        (a child of the context in effect) appended to FILE as\n"
+"                        one OTLP/JSON line; the command runs with TRACEPARENT\n"
+"                        set to its span, and its events carry that span's ids\n"
 "  --help                print this text and exit\n"
 "  --                    end of options (for a MESSAGE that starts with -)\n"
 "\n"
@@ -87,7 +94,8 @@ static const char usage_text[] =
 "is given. A repeated key keeps the last value, at the place of the first.\n"
 "Secrets are replaced by [REDACTED] everywhere unless TALLY_REDACT=0.\n"
 "Environment: BUILD_CORRELATION_ID, TRACEPARENT (W3C Trace Context),\n"
-"TALLY_REDACT, NO_COLOR.\n"
+"TALLY_REDACT, NO_COLOR; with --trace-file: OTEL_SERVICE_NAME,\n"
+"OTEL_RESOURCE_ATTRIBUTES.\n"
 "Exit status: 0 ok, 1 a --num or --bool value refused, 100 usage error,\n"
 "111 a system call failed; --run: the command's status (126, 127,\n"
 "128+signal as a shell reports them).\n";
@@ -130,6 +138,8 @@ struct opts {
 	const char *status_file;
 	const char *result;
 	const char *record;
+	const char *traceparent; /* --traceparent, else $TRACEPARENT */
+	const char *trace_file;
 	char **cmd;          /* --run: the command and its arguments */
 	int stream;
 	int tee;
@@ -340,6 +350,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->result = v;
 		} else if ((v = opt_value(argv, argc, &i, "--record"))) {
 			o->record = v;
+		} else if ((v = opt_value(argv, argc, &i, "--traceparent"))) {
+			o->traceparent = v;
+		} else if ((v = opt_value(argv, argc, &i, "--trace-file"))) {
+			o->trace_file = v;
 		} else if ((v = opt_value(argv, argc, &i, "--level"))) {
 			if (!(o->level = parse_level(v)))
 				usage("--level %s: expected DEBUG, INFO, WARN, ERROR or FATAL", v);
@@ -365,8 +379,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			usage("unknown option %s", a);
 		}
 	}
-	if ((o->out_path && !*o->out_path) || (o->text_log && !*o->text_log))
-		usage("-o and --text-log need a file name");
+	if ((o->out_path && !*o->out_path) || (o->text_log && !*o->text_log) ||
+	    (o->trace_file && !*o->trace_file))
+		usage("-o, --text-log and --trace-file need a file name");
+	if (!o->traceparent)
+		o->traceparent = getenv("TRACEPARENT");
 	if (o->run) {
 		if (npos)
 			usage("--run takes no MESSAGE: the command follows --");
@@ -386,8 +403,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->stage = "command";
 		return;
 	}
-	if (o->command || o->status_file || o->result || o->record)
-		usage("--command, --status-file, --result and --record need --run");
+	if (o->command || o->status_file || o->result || o->record || o->trace_file)
+		usage("--command, --status-file, --result, --record and --trace-file need --run");
 	for (; i < argc; i++) {
 		if (npos++)
 			usage("more than one MESSAGE");
@@ -405,46 +422,169 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		usage("--tee needs -o FILE: the events and the copy would share stdout");
 }
 
-/* Returns 1 when s[0..n) is n lowercase hex digits (HEXDIGLC), else 0. */
-static int is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-/* Returns 1 when s[0..n) holds a byte other than '0', else 0. */
-static int not_zero(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] != '0')
-			return 1;
-	return 0;
-}
-
 /* Returns 1 when tp is a valid W3C traceparent: version 00 with exactly
  * 55 characters, or a later version (not ff) whose first 55 characters
  * parse the same way and are followed by nothing or '-'; else 0. */
 static int traceparent_ok(const char *tp)
 {
-	size_t n = strlen(tp);
+	struct trace_ctx c;
 
-	if (n < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-')
-		return 0;
-	if (!is_hex(tp, 2) || memcmp(tp, "ff", 2) == 0)
-		return 0;
-	if (memcmp(tp, "00", 2) == 0 ? n != 55 : (n > 55 && tp[55] != '-'))
-		return 0;
-	return is_hex(tp + 3, 32) && not_zero(tp + 3, 32) &&
-		is_hex(tp + 36, 16) && not_zero(tp + 36, 16) &&
-		is_hex(tp + 53, 2);
+	return trace_parse_traceparent(tp, strlen(tp), &c) == 0;
 }
 
+/* --run --trace-file: the command's span. */
+struct cmd_span {
+	int on;
+	struct trace_ctx self;
+	char parent[SPAN_ID_HEX + 1];   /* "" for a root span */
+	char tp[TRACEPARENT_LEN + 1];   /* self as a traceparent */
+	unsigned long long start_ns;
+};
+
+/* The command span of this run (on is 0 without --trace-file). */
+static struct cmd_span cspan;
+
+/* Sets up cspan for o: a child of o->traceparent when valid, else the
+ * root of a new trace. Warns and leaves tracing off when the random
+ * source fails. */
+static void cmd_span_init(const struct opts *o)
+{
+	struct trace_ctx parent;
+
+	memset(&cspan, 0, sizeof cspan);
+	if (!o->run || !o->trace_file)
+		return;
+	if (o->traceparent && trace_parse_traceparent(o->traceparent,
+	    strlen(o->traceparent), &parent) == 0) {
+		cspan.self = parent;
+		memcpy(cspan.parent, parent.span_id, sizeof cspan.parent);
+	} else if (trace_new_id(cspan.self.trace_id, TRACE_ID_HEX / 2) < 0) {
+		warn_sys("unable to read random bytes: no span recorded");
+		return;
+	}
+	if (trace_new_id(cspan.self.span_id, SPAN_ID_HEX / 2) < 0) {
+		warn_sys("unable to read random bytes: no span recorded");
+		return;
+	}
+	cspan.self.flags = 1;
+	trace_format_traceparent(&cspan.self, cspan.tp);
+	cspan.on = 1;
+}
+
+/* Returns the current Unix time in nanoseconds. */
+static unsigned long long wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+/* Appends text[0..n), redacted when redact is on, and a NUL to b. Dies on
+ * ENOMEM. */
+static void put_redacted(struct buf *b, const char *text, size_t n, int redact)
+{
+	if (redact ? redact_append(b, text, n) < 0 : buf_put(b, text, n) < 0)
+		die_sys(EXIT_SYS, "unable to allocate memory");
+	xbuf_putc(b, '\0');
+}
+
+/* Appends the command's span to o->trace_file as one OTLP/JSON line:
+ * name the description, attributes process.command_line (the arguments
+ * joined by spaces, redacted as the text log's "$ ..." line is),
+ * process.executable.name, process.exit.code, tally.feature.name,
+ * tally.feature.version, tally.command.warning_count, tally.duration_ms;
+ * status ERROR when status is not 0. A failure is reported, never fatal. */
+static void cmd_span_write(const struct opts *o, int status, long long ms,
+	unsigned long warnings)
+{
+	struct trace_attr res[TRACE_MAX_KV + 1], a[7];
+	struct trace_span sp;
+	struct buf store = { 0, 0, 0 }, text = { 0, 0, 0 }, line = { 0, 0, 0 },
+		joined = { 0, 0, 0 };
+	char why[8], msg[32];
+	const char *base, *cmdline = NULL, *exe = NULL;
+	size_t i, na = 0;
+	int nres;
+
+	if (!cspan.on)
+		return;
+	/* Redacted copies: the description, then the command line and the
+	 * executable's name. */
+	put_redacted(&text, o->command, strlen(o->command), o->redact);
+	for (i = 0; o->cmd && o->cmd[i]; i++) {
+		if (i)
+			xbuf_putc(&joined, ' ');
+		xbuf_puts(&joined, o->cmd[i]);
+	}
+	if (i) {
+		base = strrchr(o->cmd[0], '/');
+		base = base ? base + 1 : o->cmd[0];
+		put_redacted(&text, joined.p, joined.len, o->redact);
+		put_redacted(&text, base, strlen(base), o->redact);
+		cmdline = text.p + strlen(text.p) + 1;
+		exe = cmdline + strlen(cmdline) + 1;
+	}
+	memset(a, 0, sizeof a);
+	if (cmdline) {
+		a[na].key = "process.command_line";
+		a[na].type = TRACE_ATTR_STRING;
+		a[na].s = cmdline;
+		a[na++].sn = strlen(cmdline);
+		a[na].key = "process.executable.name";
+		a[na].type = TRACE_ATTR_STRING;
+		a[na].s = exe;
+		a[na++].sn = strlen(exe);
+	}
+	a[na].key = "process.exit.code";
+	a[na].type = TRACE_ATTR_INT;
+	a[na++].i = status;
+	if (o->feature && *o->feature) {
+		a[na].key = "tally.feature.name";
+		a[na].type = TRACE_ATTR_STRING;
+		a[na].s = o->feature;
+		a[na++].sn = strlen(o->feature);
+	}
+	if (o->version && *o->version) {
+		a[na].key = "tally.feature.version";
+		a[na].type = TRACE_ATTR_STRING;
+		a[na].s = o->version;
+		a[na++].sn = strlen(o->version);
+	}
+	a[na].key = "tally.command.warning_count";
+	a[na].type = TRACE_ATTR_INT;
+	a[na++].i = (long long)warnings;
+	a[na].key = "tally.duration_ms";
+	a[na].type = TRACE_ATTR_INT;
+	a[na++].i = ms;
+	memset(&sp, 0, sizeof sp);
+	sp.trace_id = cspan.self.trace_id;
+	sp.span_id = cspan.self.span_id;
+	sp.parent_span_id = cspan.parent;
+	sp.name = text.p;
+	sp.kind = TRACE_KIND_INTERNAL;
+	sp.start_ns = cspan.start_ns;
+	sp.end_ns = wall_ns();
+	if (sp.end_ns < sp.start_ns)
+		sp.end_ns = sp.start_ns;
+	sp.attrs = a;
+	sp.nattrs = na;
+	if (status) {
+		snprintf(msg, sizeof msg, "exit status %d", status);
+		sp.status = TRACE_STATUS_ERROR;
+		sp.status_message = msg;
+	}
+	/* An invalid OTEL_RESOURCE_ATTRIBUTES is reported by tally-trace start. */
+	nres = trace_env_resource(res, sizeof res / sizeof res[0], &store, why, 0);
+	if (nres < 0 || trace_put_line(&line, res, (size_t)nres, TRACE_SCOPE_NAME, NULL, &sp, 1) < 0)
+		die_sys(EXIT_SYS, "unable to allocate memory");
+	if (trace_append(o->trace_file, line.p, line.len) < 0)
+		warn_sys("unable to append the command's span to %s", o->trace_file);
+	buf_free(&store);
+	buf_free(&text);
+	buf_free(&line);
+	buf_free(&joined);
+}
 
 /* A scratch buffer for redacting option values while templates are built. */
 static struct buf tmpl_scratch;
@@ -538,7 +678,7 @@ static void build_tail(struct buf *tail, const struct opts *o,
 /* Fills t with the parts every event shares, from o and the environment. */
 static void build_template(struct event_tmpl *t, const struct opts *o)
 {
-	const char *corr = o->correlation_id, *tp = getenv("TRACEPARENT");
+	const char *corr = o->correlation_id, *tp = cspan.on ? cspan.tp : o->traceparent;
 	struct kv cmd;
 
 	if (!corr || !*corr) {
@@ -1098,6 +1238,10 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 
 	human_open(&h, o);
 	clock_now(CLOCK_MONOTONIC, &t0);
+	cspan.start_ns = wall_ns();
+	/* The command's children see its span as their parent. */
+	if (cspan.on && setenv("TRACEPARENT", cspan.tp, 1) < 0)
+		die_sys(EXIT_SYS, "unable to set TRACEPARENT");
 	xbuf_puts(&b, "Running: ");
 	xbuf_puts(&b, o->command);
 	human_line(&h, "INFO", b.p, b.len);
@@ -1182,12 +1326,15 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 	if (o->result) {
 		/* RESULT_LEN bytes, space-padded, so each write covers the last. */
 		memset(result, ' ', sizeof result);
-		i = snprintf(result, sizeof result, "%d %lld %lu", status, ms, s.warnings);
+		i = cspan.on ? snprintf(result, sizeof result, "%d %lld %lu %s", status, ms,
+			s.warnings, cspan.self.span_id) :
+			snprintf(result, sizeof result, "%d %lld %lu", status, ms, s.warnings);
 		if (i >= 0 && i < RESULT_LEN)
 			result[i] = ' ';
 		result[RESULT_LEN - 1] = '\n';
 		(void)write_file(o->result, result, RESULT_LEN, 0);
 	}
+	cmd_span_write(o, status, ms, s.warnings);
 	if (o->record) {
 		buf_reset(&b);
 		put_record(&b, o, ms, status, s.warnings);
@@ -1213,6 +1360,7 @@ int main(int argc, char **argv)
 
 	die_prog = "tally-log";
 	parse_args(argc, argv, &o);
+	cmd_span_init(&o);
 	build_template(&t, &o);
 	/* A closed reader is a write error (exit 111), not a silent death. */
 	signal(SIGPIPE, SIG_IGN);

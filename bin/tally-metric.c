@@ -17,6 +17,7 @@
 #define DEFAULT_BASE "tally.prom"                      /* the file in that directory */
 #define MAX_BUCKETS 64 /* --buckets bounds and bounds of a stored series; else "too many buckets" */
 #define MAX_BATCH 256  /* updates in one batch; else "too many updates in one batch" */
+#define MAX_EXEMPLAR_LABELS 8 /* --exemplar options of one observe; else "too many exemplar labels" */
 
 static const char synopsis[] =
 	"tally-metric inc|add|set|observe [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]\n"
@@ -51,6 +52,11 @@ static const char help_text[] =
 	"  --help-text H        HELP text (default \"NAME, written by tally-metric\"; a stored\n"
 	"                       HELP is replaced only when this is given)\n"
 	"  --label K=V          add a label; repeatable\n"
+	"  --exemplar K=V       with observe: keep K=V (e.g. trace_id=HEX; repeatable, at\n"
+	"                       most 128 characters of names and values in all) as the\n"
+	"                       OpenMetrics exemplar of the bucket the value falls in,\n"
+	"                       with the value and the time; stored as a \"# EXEMPLAR\"\n"
+	"                       comment line that 0.0.4 readers ignore\n"
 	"  --buckets B1,B2,...  bucket bounds for observe (default\n"
 	"                       0.1,0.5,1,2.5,5,10,30,60,120,300,600,1800,3600; +Inf is implied)\n"
 	"  --sync               fsync the file and its directory\n"
@@ -85,6 +91,9 @@ struct opts {
 	size_t nlabels;
 	double buckets[MAX_BUCKETS];
 	size_t nbuckets;
+	struct prom_label ex[MAX_EXEMPLAR_LABELS]; /* --exemplar */
+	size_t nex;
+	struct buf exlabels;    /* the exemplar's labels, escaped, from make_key() */
 	const char *name;
 	double value;
 	char **cmd;
@@ -292,6 +301,20 @@ static int parse_update(struct opts *o, struct target *t, int argc, char **argv,
 			o->labels[o->nlabels].value = eq + 1;
 			o->labels[o->nlabels].value_len = strlen(eq + 1);
 			o->nlabels++;
+		} else if (is_opt(a, "--exemplar")) {
+			v = optval(argc, argv, &i, "--exemplar");
+			if (o->op != OP_OBSERVE)
+				usage("--exemplar applies to observe only, not %s", op_names[o->op]);
+			eq = strchr(v, '=');
+			if (!eq)
+				die(EXIT_FAIL, "invalid exemplar label \"%.64s\": want NAME=VALUE", v);
+			if (o->nex == MAX_EXEMPLAR_LABELS)
+				die(EXIT_FAIL, "too many exemplar labels (more than %d)", MAX_EXEMPLAR_LABELS);
+			o->ex[o->nex].name = v;
+			o->ex[o->nex].name_len = (size_t)(eq - v);
+			o->ex[o->nex].value = eq + 1;
+			o->ex[o->nex].value_len = strlen(eq + 1);
+			o->nex++;
 		} else if (is_opt(a, "--buckets")) {
 			buckets = optval(argc, argv, &i, "--buckets");
 			if (o->op != OP_OBSERVE)
@@ -371,7 +394,7 @@ static int parse_update(struct opts *o, struct target *t, int argc, char **argv,
 
 /* Sets key to the series key of o's labels plus status (if not NULL).
  * Returns 0, or -1 with fl filled. */
-static int make_key(const struct opts *o, const char *status, struct buf *key, struct failure *fl)
+static int make_key(struct opts *o, const char *status, struct buf *key, struct failure *fl)
 {
 	struct prom_label l[PROM_MAX_LABELS + 1];
 	struct prom_err err;
@@ -388,6 +411,17 @@ static int make_key(const struct opts *o, const char *status, struct buf *key, s
 		l[n].value = status;
 		l[n].value_len = strlen(status);
 		n++;
+	}
+	if (o->nex) {
+		struct prom_label ex[MAX_EXEMPLAR_LABELS];
+
+		memcpy(ex, o->ex, o->nex * sizeof ex[0]);
+		buf_reset(&o->exlabels);
+		if (prom_exemplar_labels(ex, o->nex, &o->exlabels, &err) < 0) {
+			if (errno == ENOMEM)
+				return fail(fl, EXIT_SYS, errno, "unable to allocate memory");
+			return fail(fl, EXIT_FAIL, 0, "--exemplar: %s", err.msg);
+		}
 	}
 	buf_reset(key);
 	if (prom_labels_key(l, n, o->op == OP_OBSERVE ? "le" : NULL, 0, &bound, key, &err) < 0) {
@@ -462,6 +496,15 @@ static int stored_bounds(const struct prom_family *f, const char *key, double *o
 	return n;
 }
 
+/* Returns the wall-clock time in seconds, to the millisecond. */
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+}
+
 /* Adds one observation to series key of histogram f. Returns 0, or -1 with fl filled. */
 static int observe(const struct opts *o, struct prom_family *f, const char *key, struct failure *fl)
 {
@@ -514,6 +557,16 @@ static int observe(const struct opts *o, struct prom_family *f, const char *key,
 		goto nomem;
 	s->value = count;
 	s->has_ts = 0;
+	if (o->nex) {
+		/* The exemplar goes to the bucket the value falls in: the
+		 * smallest bound not below it (+Inf when none). */
+		for (k = 0; k < n && !(o->value <= b[k]); k++)
+			;
+		s = prom_sample_get(f, key, PROM_SFX_BUCKET, 1, k < n ? b[k] : HUGE_VAL, 0);
+		if (!s || prom_exemplar_set(s, o->exlabels.p ? o->exlabels.p : "", o->value, 1,
+		    now_seconds()) < 0)
+			goto nomem;
+	}
 	return 0;
 nomem:
 	return fail(fl, EXIT_SYS, errno, "unable to allocate memory");
@@ -733,8 +786,10 @@ static int batch_main(int argc, char **argv)
 			die(fl.code, "update %zu: %s", k + 1, fl.msg);
 	if (update(&t, o, n, &fl) < 0)
 		die(fl.code, "%s", fl.msg);
-	for (k = 0; k < n; k++)
+	for (k = 0; k < n; k++) {
 		buf_free(&o[k].key);
+		buf_free(&o[k].exlabels);
+	}
 	free(o);
 	buf_free(&t.path);
 	return EXIT_OK;
@@ -758,6 +813,7 @@ int main(int argc, char **argv)
 		if (update(&t, &o, 1, &fl) < 0)
 			die(fl.code, "%s", fl.msg);
 		buf_free(&o.key);
+		buf_free(&o.exlabels);
 		buf_free(&t.path);
 		return EXIT_OK;
 	}

@@ -56,6 +56,8 @@ if [ "$mode" != demo ]; then
 	need unshare util-linux
 	need ps procps
 	need amtool prometheus-alertmanager
+	need node nodejs
+	need npm npm
 	need buildah buildah
 	need debootstrap debootstrap
 	need_file /usr/lib/python3/dist-packages/yaml/__init__.py python3-yaml

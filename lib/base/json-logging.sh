@@ -12,7 +12,10 @@
 # docs/reference/json-log-schema.md.
 #
 # Globals read: ENABLE_JSON_LOGGING, BUILD_LOG_DIR, BUILD_CORRELATION_ID,
-# TRACEPARENT, TALLY_REDACT, TALLY_HOME. This file needs logging.sh (it
+# TRACEPARENT, OTEL_ENABLED, TALLY_REDACT, TALLY_HOME. Every event carries
+# trace_id and span_id: with OTEL_ENABLED=true those of the span it belongs
+# to (logging.sh passes the context in effect to tally-log), else those of
+# a valid TRACEPARENT. This file needs logging.sh (it
 # holds the tally-log lookup and its awk fallback) and sources it when it
 # is not loaded yet. Without tally-log the awk fallback writes the same
 # events (tested equal apart from timestamps).

@@ -8,10 +8,13 @@
 #                                             run, show, keep and count a command
 #   log_feature_end                           close the feature: summary, JSON, metrics
 #   log_build_summary                         table of every feature of the build so far
+#   log_build_end                             close the build's trace span (OTEL_ENABLED)
 #
 # Globals read: BUILD_LOG_DIR (default /var/log/container-build), LOG_LEVEL
 # (DEBUG|INFO|WARN|ERROR, default INFO), NO_COLOR, TALLY_REDACT (0 turns
-# redaction off), TALLY_HOME (default /opt/tally). Sourcing it also sources
+# redaction off), TALLY_HOME (default /opt/tally), OTEL_ENABLED (true turns
+# tracing on), TRACEPARENT and the OTEL_* variables tally-trace reads
+# (docs/observability/opentelemetry-integration.md). Sourcing it also sources
 # json-logging.sh and metrics.sh from $TALLY_HOME/lib/base when they are
 # there. Sourcing changes nothing in the caller's shell but these functions
 # and private _tally_* names.
@@ -21,6 +24,11 @@
 # command. Without tally-log, the awk program below does the same job with
 # the same output (slower). Secrets are redacted either way.
 # Machine-readable state for later RUN steps: BUILD_LOG_DIR/.tally/.
+# With OTEL_ENABLED=true, the build, each feature and each command become
+# OpenTelemetry spans in BUILD_LOG_DIR/traces.jsonl, recorded by tally-trace
+# (the build and features) and tally-log (commands, in the process that runs
+# them: no extra fork per command); the trace context travels from one RUN
+# step to the next in BUILD_LOG_DIR/.tally/trace-context.
 # Reference: docs/reference/logging.md
 
 [ -n "${_tally_logging_loaded-}" ] && return 0
@@ -40,6 +48,18 @@ _tally_tlog_key=
 # and the build's correlation id; set by json-logging.sh.
 _tally_jfile=
 _tally_cid=${_tally_cid-}
+# Trace state, private: the build's traceparent and the BUILD_LOG_DIR it
+# was read for, the open feature's span and its start (Unix ns), the
+# context in effect (_tally_trace_cur), the tally-trace found.
+_tally_trace_build=
+_tally_trace_key=
+_tally_trace_feature=
+_tally_trace_fstart=
+_tally_trace_cur=
+_tally_trace_new=
+_tally_trace_now=
+_tally_trace_tool=
+_tally_trace_warned=
 
 # _tally_level_num LEVEL: sets _tally_n to the level's rank (DEBUG 10 ..
 # FATAL 50); an unknown level ranks as INFO.
@@ -67,6 +87,62 @@ _tally_tool() {
 	else
 		_tally_tlog=
 	fi
+}
+
+# _tally_trace_on: returns 0 when OTEL_ENABLED turns tracing on.
+_tally_trace_on() {
+	case ${OTEL_ENABLED-} in
+	true | TRUE | True | 1 | yes | YES) return 0 ;;
+	esac
+	return 1
+}
+
+# _tally_trace_find: sets _tally_trace_tool to the tally-trace to run
+# ($TALLY_HOME/bin, then PATH). Returns 1, after one warning per shell,
+# when there is none.
+_tally_trace_find() {
+	if [ -x "${TALLY_HOME:-/opt/tally}/bin/tally-trace" ]; then
+		_tally_trace_tool="${TALLY_HOME:-/opt/tally}/bin/tally-trace"
+	elif command -v tally-trace >/dev/null 2>&1; then
+		_tally_trace_tool=tally-trace
+	else
+		_tally_trace_tool=
+		if [ -z "$_tally_trace_warned" ]; then
+			printf '%s\n' "tally: warning: OTEL_ENABLED is on but tally-trace is not in ${TALLY_HOME:-/opt/tally}/bin or PATH: no spans are recorded" >&2
+			_tally_trace_warned=1
+		fi
+		return 1
+	fi
+}
+
+# _tally_trace_begin: runs `tally-trace start` (one fork): starts or joins
+# the build's trace and sets _tally_trace_build, _tally_trace_new (a new
+# child span of the build) and _tally_trace_now (Unix ns). Returns 1 when
+# tracing is off or tally-trace failed (it said why on stderr).
+_tally_trace_begin() {
+	local out=''
+	_tally_trace_on && _tally_trace_find || return 1
+	out=$("$_tally_trace_tool" start -d "${BUILD_LOG_DIR:-/var/log/container-build}") || return 1
+	_tally_trace_build=${out%% *}
+	out=${out#* }
+	_tally_trace_new=${out%% *}
+	_tally_trace_now=${out#* }
+	_tally_trace_key=${BUILD_LOG_DIR:-/var/log/container-build}
+	return 0
+}
+
+# _tally_trace_ctx: sets _tally_trace_cur to the trace context in effect
+# (the open feature's span, else the build's), starting or joining the
+# build's trace first when this shell has not yet; to "" when tracing is
+# off. No fork once the build is known.
+_tally_trace_ctx() {
+	_tally_trace_cur=
+	_tally_trace_on || return 0
+	if [ -z "$_tally_trace_build" ] || [ "$_tally_trace_key" != "${BUILD_LOG_DIR:-/var/log/container-build}" ]; then
+		_tally_trace_feature=
+		_tally_trace_begin || return 0
+	fi
+	_tally_trace_cur=${_tally_trace_feature:-$_tally_trace_build}
 }
 
 # _tally_now_ms: sets _tally_ms to the wall clock in milliseconds since the
@@ -135,9 +211,12 @@ _tally_emit() {
 	*s*) _tally_json && [ -n "$_tally_jfile" ] && _tally_jfile="${_tally_jfile%/*}/build-summary.jsonl" ;;
 	esac
 	[ -n "$console$_tally_jfile" ] || return 0
+	_tally_trace_cur=
+	[ -z "$_tally_jfile" ] || _tally_trace_ctx
 	_tally_tool
 	if [ -n "$_tally_tlog" ]; then
 		"$_tally_tlog" --level "$level" ${console:+--console} \
+			${_tally_trace_cur:+--traceparent "$_tally_trace_cur"} \
 			${_tally_tfile:+--text-log "$_tally_tfile"} \
 			${_tally_jfile:+-o "$_tally_jfile" --correlation-id "$_tally_cid"} \
 			${_tally_feature:+--feature "$_tally_feature"} \
@@ -191,6 +270,7 @@ _tally_awk() {
 		_TALLY_A_VERSION=$_tally_feature_version _TALLY_A_STAGE=${_tally_a_stage-} \
 		_TALLY_A_FIELDS=${_tally_a_fields-} _TALLY_A_META=${_tally_a_meta-} \
 		_TALLY_A_COLOUR=$colour _TALLY_A_HMS="$(date +%H:%M:%S)" \
+		TRACEPARENT=${_tally_trace_cur:-${TRACEPARENT-}} \
 		LC_ALL=C awk "$_tally_awk_prog"
 }
 
@@ -528,6 +608,11 @@ log_feature_start() {
 	_tally_feature_warnings=0
 	_tally_now_ms
 	_tally_feature_start_ms=$_tally_ms
+	_tally_trace_feature=
+	if _tally_trace_on && _tally_trace_begin; then
+		_tally_trace_feature=$_tally_trace_new
+		_tally_trace_fstart=$_tally_trace_now
+	fi
 	{ true >>"$dir/$name.log"; } 2>/dev/null || :
 	_tally_emit c INFO "Feature $name${2:+ $2} started"
 	_tally_emit j INFO "Feature $name started" --stage start
@@ -546,6 +631,7 @@ _tally_run() {
 		${_tally_jfile:+-o "$_tally_jfile" --correlation-id "$_tally_cid"} \
 		${_tally_feature:+--feature "$_tally_feature"} \
 		${_tally_feature_version:+--version "$_tally_feature_version"} \
+		${_tally_trace_cur:+--traceparent "$_tally_trace_cur" --trace-file "${BUILD_LOG_DIR:-/var/log/container-build}/traces.jsonl"} \
 		--command "$desc" -- "$@"
 }
 
@@ -564,7 +650,7 @@ _tally_run() {
 # Globals: reads BUILD_LOG_DIR, ENABLE_JSON_LOGGING; counts in the feature.
 # Example: log_command "Installing Python" apt-get install -y python3
 log_command() {
-	local desc="${1-}" rc=0 dur=0 warn=0 sfile='' path='' r1='' start='' scratch=''
+	local desc="${1-}" rc=0 dur=0 warn=0 sfile='' path='' r1='' start='' scratch='' span='' tid=''
 	if [ $# -lt 2 ]; then
 		_tally_emit c ERROR "log_command: usage: log_command <description> <command> [args...]"
 		return 100
@@ -574,6 +660,7 @@ log_command() {
 	_tally_text
 	_tally_json
 	_tally_state
+	_tally_trace_ctx
 	_tally_rec=${_tally_sdir:+$_tally_sdir/commands.tsv}
 	# Scratch files of this shell: the state directory, else TMPDIR.
 	scratch=${_tally_sdir:-${TMPDIR:-/tmp}}
@@ -604,9 +691,9 @@ log_command() {
 			fi
 			;;
 		esac
-		if [ -z "$_tally_res" ] || ! { read -r r1 dur warn <"$_tally_res"; } 2>/dev/null ||
+		if [ -z "$_tally_res" ] || ! { read -r r1 dur warn span <"$_tally_res"; } 2>/dev/null ||
 			[ "$r1" != "$rc" ]; then
-			dur=0 warn=0
+			dur=0 warn=0 span=
 		fi
 	else
 		# The awk fallback: the status travels on fd 3 through the command
@@ -639,8 +726,14 @@ log_command() {
 		_tally_feature_warnings=$((_tally_feature_warnings + warn))
 		[ "$rc" -eq 0 ] || _tally_feature_errors=$((_tally_feature_errors + 1))
 	fi
+	if [ -n "$span" ] && [ -n "$_tally_trace_cur" ]; then
+		tid=${_tally_trace_cur#??-}
+		tid=${tid%%-*}
+	else
+		span=
+	fi
 	if command -v _tally_metrics_command_end >/dev/null 2>&1; then
-		_tally_metrics_command_end "$_tally_feature" "$desc" "$rc" "$dur" || :
+		_tally_metrics_command_end "$_tally_feature" "$desc" "$rc" "$dur" ${tid:+"$tid" "$span"} || :
 	fi
 	return "$rc"
 }
@@ -681,8 +774,54 @@ log_feature_end() {
 		_tally_metrics_feature_end "$name" "$status" "$_tally_secs_ms" \
 			"$_tally_feature_errors" "$_tally_feature_warnings"
 	fi
+	_tally_trace_feature_end "$name" "$dur"
 	_tally_feature=
 	_tally_feature_version=
+	_tally_trace_feature=
+	return 0
+}
+
+# _tally_trace_feature_end NAME DURATION_MS: records the open feature's
+# span (one tally-trace process): a child of the build's span, named
+# "feature NAME", from log_feature_start to now, with the attributes
+# tally.feature.name, tally.feature.version, tally.feature.command_count,
+# tally.feature.error_count, tally.feature.warning_count and
+# tally.duration_ms; status ERROR when the feature had errors.
+_tally_trace_feature_end() {
+	[ -n "$_tally_trace_feature" ] && [ -n "$_tally_trace_build" ] || return 0
+	_tally_trace_on && _tally_trace_find || return 0
+	set -- --name "feature $1" --attr tally.feature.name="$1" --int tally.duration_ms="$2"
+	[ -z "$_tally_feature_version" ] || set -- "$@" --attr tally.feature.version="$_tally_feature_version"
+	[ "$_tally_feature_errors" -eq 0 ] || set -- "$@" --error "$_tally_feature_errors errors"
+	"$_tally_trace_tool" span -d "${BUILD_LOG_DIR:-/var/log/container-build}" \
+		--parent "$_tally_trace_build" --span "$_tally_trace_feature" \
+		--start "$_tally_trace_fstart" \
+		--int tally.feature.command_count="$_tally_feature_commands" \
+		--int tally.feature.error_count="$_tally_feature_errors" \
+		--int tally.feature.warning_count="$_tally_feature_warnings" "$@" || :
+	return 0
+}
+
+# Usage: log_build_end
+# Closes the build's OpenTelemetry trace (OTEL_ENABLED=true): closes an
+# open feature first, then records the build's span in
+# BUILD_LOG_DIR/traces.jsonl (from the first traced call of the build, in
+# whichever RUN step, to now; status ERROR when a feature or a command
+# outside a feature failed), once per build; then, when
+# OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set,
+# sends the recorded spans (tally-trace send; a failure is reported on
+# stderr and never fails the build). Without log_build_end, `tally-trace
+# send` closes the build span at its last child's end. Returns 0; 1 when
+# tracing is off, no build is traced, or its span was recorded already.
+# Example: log_build_end
+log_build_end() {
+	local dir="${BUILD_LOG_DIR:-/var/log/container-build}"
+	[ -n "$_tally_feature" ] && log_feature_end
+	_tally_trace_on && _tally_trace_find || return 1
+	"$_tally_trace_tool" end -d "$dir" || return 1
+	if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT-}${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT-}" ]; then
+		"$_tally_trace_tool" send -d "$dir" >&2 || :
+	fi
 	return 0
 }
 

@@ -204,15 +204,18 @@ _tally_metrics_feature_end() {
 	metrics_record_feature "$@"
 }
 
-# _tally_metrics_command_end FEATURE DESCRIPTION EXIT_STATUS DURATION_MS: the
-# hook log_command calls after each command. In one tally-metric batch:
-# observes the duration into container_build_command_duration_seconds{feature}
-# (default buckets 0.1 ... 3600 s) and counts the command in
+# _tally_metrics_command_end FEATURE DESCRIPTION EXIT_STATUS DURATION_MS
+# [TRACE_ID SPAN_ID]: the hook log_command calls after each command. In one
+# tally-metric batch: observes the duration into
+# container_build_command_duration_seconds{feature} (default buckets 0.1
+# ... 3600 s), with TRACE_ID and SPAN_ID (given when tracing is on) as the
+# exemplar of the bucket it falls in (docs/reference/metrics.md,
+# "Exemplars"), and counts the command in
 # container_build_commands_total{feature,status} (status success when
 # EXIT_STATUS is 0, else failure). The description is not a label (it
 # would make a series per command). Returns 0, whatever happens.
 _tally_metrics_command_end() {
-	local feature="${1-}" rc="${3-}" ms="${4-}" status=success frac=''
+	local feature="${1-}" rc="${3-}" ms="${4-}" tid="${5-}" sid="${6-}" status=success frac=''
 	_tally_metrics_on || return 0
 	case $ms in '' | *[!0-9]*) return 0 ;; esac
 	[ "$rc" = 0 ] || status=failure
@@ -224,6 +227,7 @@ _tally_metrics_command_end() {
 	_tally_metrics_file || return 0
 	"$_tally_tmetric" batch -f "$_tally_mfile" \
 		observe --help-text "Duration of each command run through log_command, by feature" \
+		${tid:+--exemplar trace_id="$tid"} ${sid:+--exemplar span_id="$sid"} \
 		--label feature="$feature" container_build_command_duration_seconds "$((ms / 1000)).$frac" ';' \
 		inc --type counter --help-text "Commands run through log_command, by feature and outcome" \
 		--label feature="$feature" --label status="$status" container_build_commands_total || :

@@ -376,13 +376,24 @@ static int grow(void **arr, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
+/* Frees exemplar ex (NULL allowed). */
+static void exemplar_free(struct prom_exemplar *ex)
+{
+	if (ex) {
+		free(ex->labels);
+		free(ex);
+	}
+}
+
 /* Frees what family f holds. */
 static void family_free(struct prom_family *f)
 {
 	size_t i;
 
-	for (i = 0; i < f->n; i++)
+	for (i = 0; i < f->n; i++) {
 		free(f->s[i].key);
+		exemplar_free(f->s[i].ex);
+	}
 	free(f->s);
 	free(f->name);
 	free(f->help);
@@ -568,6 +579,7 @@ size_t prom_series_remove(struct prom_family *f, const char *key)
 	for (i = 0; i < f->n; i++) {
 		if (!strcmp(f->s[i].key, key)) {
 			free(f->s[i].key);
+			exemplar_free(f->s[i].ex);
 			continue;
 		}
 		f->s[j++] = f->s[i];
@@ -686,6 +698,17 @@ struct parser {
 	struct buf key;
 	struct prom_label lab[PROM_MAX_LABELS];
 	size_t voff[PROM_MAX_LABELS];
+	struct pending *pend;                /* EXEMPLAR comments, attached at the end */
+	size_t npend, cappend;
+};
+
+/* An EXEMPLAR comment waiting for its bucket: family index, series key
+ * and bound, and the exemplar. */
+struct pending {
+	size_t fam;
+	char *key;
+	double bound;
+	struct prom_exemplar ex;
 };
 
 /* Skips spaces and tabs. */
@@ -1011,6 +1034,126 @@ static int parse_sample(struct parser *ps)
 	return 0;
 }
 
+/* Parses the rest of a "# EXEMPLAR" line into ps->pend. A line that does
+ * not parse, or names no bucket of a histogram seen so far, is ignored: it
+ * is a comment to every other reader. Returns 0, or -1 with errno ENOMEM. */
+static int parse_exemplar(struct parser *ps)
+{
+	char name[PROM_MAX_NAME + 1], text[PROM_MAX_VALUE_TEXT + 1];
+	struct prom_err quiet, *real = ps->err;
+	struct buf key = { 0 }, labels = { 0 };
+	struct prom_family *f;
+	struct pending *pd;
+	enum prom_suffix x;
+	double bound = 0, value, ts = 0;
+	const char *w = ps->p;
+	int nl, has_ts = 0, rc = 0;
+	size_t n;
+
+	ps->err = &quiet;
+	quiet.line = real->line;
+	skip_blank(ps);
+	w = ps->p;
+	while (ps->p < ps->e && metric_char((unsigned char)*ps->p))
+		ps->p++;
+	n = (size_t)(ps->p - w);
+	if (n == 0 || n > PROM_MAX_NAME || ps->p == ps->e || *ps->p != '{')
+		goto out;
+	memcpy(name, w, n);
+	name[n] = '\0';
+	f = route(ps->d, name, &x);
+	if (!f || f->type != PROM_HISTOGRAM || x != PROM_SFX_BUCKET)
+		goto out;
+	ps->p++;
+	if ((nl = parse_labels(ps)) < 0 ||
+	    prom_labels_key(ps->lab, (size_t)nl, "le", 1, &bound, &key, &quiet) < 0)
+		goto check;
+	skip_blank(ps);
+	if (ps->p == ps->e || *ps->p != '{')
+		goto out;
+	ps->p++;
+	if ((nl = parse_labels(ps)) < 0 ||
+	    prom_exemplar_labels(ps->lab, (size_t)nl, &labels, &quiet) < 0)
+		goto check;
+	skip_blank(ps);
+	n = word(ps, &w);
+	if (n == 0 || n > PROM_MAX_VALUE_TEXT)
+		goto out;
+	memcpy(text, w, n);
+	text[n] = '\0';
+	if (prom_parse_value(text, &value) < 0)
+		goto out;
+	skip_blank(ps);
+	if (ps->p < ps->e) {
+		n = word(ps, &w);
+		if (n > PROM_MAX_VALUE_TEXT)
+			goto out;
+		memcpy(text, w, n);
+		text[n] = '\0';
+		if (prom_parse_value(text, &ts) < 0 || !isfinite(ts))
+			goto out;
+		has_ts = 1;
+		skip_blank(ps);
+		if (ps->p < ps->e)
+			goto out;
+	}
+	if (grow((void **)&ps->pend, &ps->cappend, ps->npend, sizeof *ps->pend) < 0)
+		goto nomem;
+	pd = &ps->pend[ps->npend];
+	memset(pd, 0, sizeof *pd);
+	pd->key = dup_n(key.p, key.len);
+	pd->ex.labels = dup_n(labels.p ? labels.p : "", labels.len);
+	if (!pd->key || !pd->ex.labels) {
+		free(pd->key);
+		free(pd->ex.labels);
+		goto nomem;
+	}
+	pd->fam = (size_t)(f - ps->d->f);
+	pd->bound = bound;
+	pd->ex.value = value;
+	pd->ex.has_ts = has_ts;
+	pd->ex.ts = ts;
+	ps->npend++;
+	goto out;
+check:
+	if (errno != ENOMEM)
+		goto out;
+nomem:
+	errno = ENOMEM;
+	rc = -1;
+out:
+	ps->err = real;
+	buf_free(&key);
+	buf_free(&labels);
+	return rc;
+}
+
+/* Gives each pending exemplar to its bucket (the last one wins; one whose
+ * bucket is not in the document is dropped) and frees the list. Returns
+ * 0, or -1 with errno ENOMEM. */
+static int attach_exemplars(struct parser *ps, int keep)
+{
+	struct prom_sample *s;
+	struct pending *pd;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < ps->npend; i++) {
+		pd = &ps->pend[i];
+		s = keep && rc == 0 ? prom_sample_get(&ps->d->f[pd->fam], pd->key, PROM_SFX_BUCKET,
+			1, pd->bound, 0) : NULL;
+		if (s && prom_exemplar_set(s, pd->ex.labels, pd->ex.value, pd->ex.has_ts,
+		    pd->ex.ts) < 0)
+			rc = -1;
+		free(pd->key);
+		free(pd->ex.labels);
+	}
+	free(ps->pend);
+	ps->pend = NULL;
+	ps->npend = ps->cappend = 0;
+	return rc;
+}
+
 /* Parses the current line. Returns 0, or -1 with errno set. */
 static int parse_line(struct parser *ps)
 {
@@ -1031,6 +1174,8 @@ static int parse_line(struct parser *ps)
 		return parse_help(ps);
 	if (n == 4 && !memcmp(w, "TYPE", 4))
 		return parse_type(ps);
+	if (n == 8 && !memcmp(w, "EXEMPLAR", 8))
+		return parse_exemplar(ps);
 	return 0;
 }
 
@@ -1090,6 +1235,10 @@ int prom_parse(struct prom_doc *d, const char *text, size_t n, struct prom_err *
 	}
 	if (rc == 0)
 		rc = sort_check(ps);
+	if (attach_exemplars(ps, rc == 0) < 0 && rc == 0) {
+		rc = -1;
+		errno = ENOMEM;
+	}
 	saved = errno;
 	buf_free(&ps->scratch);
 	buf_free(&ps->key);
@@ -1103,6 +1252,76 @@ int prom_parse(struct prom_doc *d, const char *text, size_t n, struct prom_err *
 	}
 	err->line = 0;
 	return 0;
+}
+
+/* ---- exemplars ------------------------------------------------------------ */
+
+int prom_exemplar_labels(struct prom_label *l, size_t n, struct buf *out, struct prom_err *err)
+{
+	double unused;
+	size_t i, j, runes = 0;
+
+	err->msg[0] = '\0';
+	for (i = 0; i < n; i++) {
+		runes += l[i].name_len;
+		for (j = 0; j < l[i].value_len; j++)
+			runes += ((unsigned char)l[i].value[j] & 0xC0) != 0x80;
+	}
+	if (runes > PROM_MAX_EXEMPLAR_RUNES)
+		return refuse(err, "exemplar labels too long (more than %d characters of names and values)",
+			PROM_MAX_EXEMPLAR_RUNES);
+	return prom_labels_key(l, n, NULL, 0, &unused, out, err);
+}
+
+int prom_exemplar_set(struct prom_sample *s, const char *labels, double value, int has_ts,
+	double ts)
+{
+	struct prom_exemplar *ex = calloc(1, sizeof *ex);
+
+	if (!ex || !(ex->labels = dup_n(labels, strlen(labels)))) {
+		free(ex);
+		errno = ENOMEM;
+		return -1;
+	}
+	ex->value = value;
+	ex->has_ts = has_ts;
+	ex->ts = has_ts ? ts : 0;
+	exemplar_free(s->ex);
+	s->ex = ex;
+	return 0;
+}
+
+int prom_exemplar_put_openmetrics(struct buf *out, const struct prom_exemplar *ex)
+{
+	char v[PROM_VALUE_BUFSZ];
+
+	prom_format_value(ex->value, v);
+	if (buf_printf(out, " # {%s} %s", ex->labels, v) < 0)
+		return -1;
+	if (!ex->has_ts)
+		return 0;
+	prom_format_value(ex->ts, v);
+	return buf_printf(out, " %s", v);
+}
+
+/* Appends the "# EXEMPLAR" comment line of bucket s of family f. Returns
+ * 0, or -1 with errno ENOMEM. */
+static int put_exemplar_comment(struct buf *out, const struct prom_family *f,
+	const struct prom_sample *s)
+{
+	char b[PROM_VALUE_BUFSZ], v[PROM_VALUE_BUFSZ];
+
+	prom_format_value(s->bound, b);
+	prom_format_value(s->ex->value, v);
+	if (buf_printf(out, "# EXEMPLAR %s_bucket{%s%sle=\"%s\"} {%s} %s", f->name, s->key,
+	    *s->key ? "," : "", b, s->ex->labels, v) < 0)
+		return -1;
+	if (s->ex->has_ts) {
+		prom_format_value(s->ex->ts, v);
+		if (buf_printf(out, " %s", v) < 0)
+			return -1;
+	}
+	return buf_putc(out, '\n');
 }
 
 /* ---- the serializer ---------------------------------------------------------- */
@@ -1151,6 +1370,8 @@ int prom_serialize(const struct prom_doc *d, struct buf *out)
 			if (s->has_ts && buf_printf(out, " %lld", s->ts) < 0)
 				return -1;
 			if (buf_putc(out, '\n') < 0)
+				return -1;
+			if (s->ex && s->suffix == PROM_SFX_BUCKET && put_exemplar_comment(out, f, s) < 0)
 				return -1;
 		}
 	}

@@ -26,6 +26,8 @@ struct buf;
 #define PROM_MAX_HELP 4096        /* bytes of HELP text (unescaped); else "HELP text too long" */
 #define PROM_MAX_VALUE_TEXT 64    /* bytes of a sample value as text; else "invalid value" */
 #define PROM_VALUE_BUFSZ 40       /* room prom_format_value() needs, NUL included */
+#define PROM_MAX_EXEMPLAR_RUNES 128 /* UTF-8 characters of an exemplar's label names and
+                                     * values together (OpenMetrics); else "exemplar labels too long" */
 
 /* ---- names, escaping, values ---------------------------------------------- */
 
@@ -69,6 +71,20 @@ struct prom_label {
 	size_t value_len;
 };
 
+/* The exemplar of a histogram bucket (OpenMetrics 1.0, "Exemplars"): its
+ * labels sorted by name, escaped, without braces (trace_id="4bf9..."), the
+ * observed value and, when has_ts, the observation's Unix time in seconds.
+ * In a text-format (0.0.4) file it is kept as a comment line right after
+ * its bucket, which every 0.0.4 reader ignores (docs/reference/metrics.md,
+ * "Exemplars"):
+ *   # EXEMPLAR NAME_bucket{LABELS,le="B"} {EXEMPLAR_LABELS} VALUE [TIMESTAMP] */
+struct prom_exemplar {
+	char *labels;
+	double value;
+	int has_ts;
+	double ts;
+};
+
 /* One sample line. key is the series' labels sorted by name, escaped,
  * without braces and without the le (histogram bucket) or quantile
  * (summary) label, e.g. a="x",b="y\"z" or "" for none; that label's value
@@ -82,6 +98,7 @@ struct prom_sample {
 	int has_ts;        /* 1 when a timestamp followed the value */
 	long long ts;      /* milliseconds since the epoch */
 	size_t line;       /* line it was parsed from, 0 if added */
+	struct prom_exemplar *ex; /* a bucket's exemplar (owned), NULL when none */
 };
 
 /* One metric family: its HELP, TYPE and samples, kept sorted by
@@ -155,6 +172,23 @@ struct prom_sample *prom_sample_get(struct prom_family *f, const char *key,
 	enum prom_suffix suffix, int has_bound, double bound, int create);
 /* Removes every sample of f whose key is key. Returns how many. */
 size_t prom_series_remove(struct prom_family *f, const char *key);
+
+/* Checks exemplar labels l[0..n) (names valid and unique, values UTF-8,
+ * names and values together at most PROM_MAX_EXEMPLAR_RUNES characters, at
+ * least one label), sorts them by name and appends them escaped, without
+ * braces, to out. Returns 0, or -1 with errno EINVAL and err->msg filled,
+ * or ENOMEM. */
+int prom_exemplar_labels(struct prom_label *l, size_t n, struct buf *out, struct prom_err *err);
+/* Sets the exemplar of s (a histogram bucket) to a copy of labels (as
+ * prom_exemplar_labels() writes them), value and, when has_ts, ts
+ * (seconds), replacing any. Returns 0, or -1 with errno ENOMEM (s
+ * unchanged). */
+int prom_exemplar_set(struct prom_sample *s, const char *labels, double value, int has_ts,
+	double ts);
+/* Appends the OpenMetrics exemplar of a bucket line, to go between its
+ * value and its newline: " # {LABELS} VALUE[ TIMESTAMP]". Returns 0, or
+ * -1 with errno ENOMEM. */
+int prom_exemplar_put_openmetrics(struct buf *out, const struct prom_exemplar *ex);
 
 /* Checks every series of histogram f (other types pass): buckets
  * cumulative (counts never decreasing with le), a le="+Inf" bucket, a

@@ -82,5 +82,7 @@ int write_all(int fd, const void *p, size_t n);
 #include "textfile.h" /* textfile.c: merging and validating *.prom files */
 #include "probe.h"   /* probe.c: TCP and HTTP liveness probes */
 #include "gzip.h"    /* gzip.c: gzip (RFC 1952) encoding for HTTP bodies */
+#include "trace.h"   /* trace.c: W3C trace context, ids, OTLP/JSON spans */
+#include "otlp_send.h" /* otlp_send.c: OTLP/HTTP JSON export */
 
 #endif

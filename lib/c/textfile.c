@@ -492,6 +492,11 @@ static int merge_family(const struct textfile *t, struct merge *m, struct tf_fil
 			d->has_ts = 0;
 			if (s->has_ts)
 				f->conflicts[TF_TIMESTAMP]++;
+			/* A bucket's exemplar (tally-metric's "# EXEMPLAR" line) goes
+			 * with it, for the OpenMetrics rendering. */
+			if (s->suffix == PROM_SFX_BUCKET && s->ex &&
+			    prom_exemplar_set(d, s->ex->labels, s->ex->value, s->ex->has_ts, s->ex->ts) < 0)
+				return -1;
 		}
 	}
 	return 0;
@@ -742,6 +747,22 @@ static int om_values_ok(const struct prom_family *f)
 	return 1;
 }
 
+/* Returns 1 when f is a gauge or untyped family named *_info whose every
+ * sample is exactly 1: OpenMetrics writes it exactly as an info family
+ * (its name less "_info", samples unchanged). */
+static int om_is_info(const struct prom_family *f)
+{
+	size_t i;
+
+	if ((f->type != PROM_GAUGE && f->type != PROM_UNTYPED) ||
+	    !ends_with(f->name, "_info") || strlen(f->name) == 5)
+		return 0;
+	for (i = 0; i < f->n; i++)
+		if (f->s[i].suffix != PROM_SFX_NONE || f->s[i].value != 1)
+			return 0;
+	return 1;
+}
+
 /* qsort comparator of two C strings by pointer. */
 static int cmp_str(const void *a, const void *b)
 {
@@ -776,6 +797,8 @@ static int om_check(const struct prom_doc *d)
 				break;
 			}
 			names[i][n - 6] = '\0';
+		} else if (om_is_info(f)) {
+			names[i][n - 5] = '\0';
 		}
 		if (om_reserved_suffix(names[i]) || !om_values_ok(f))
 			ok = 0;
@@ -850,8 +873,17 @@ int textfile_openmetrics(const struct prom_doc *d, struct buf *out)
 	for (i = 0; i < d->n; i++) {
 		const struct prom_family *f = &d->f[i];
 
-		if (textfile_put_meta(out, 1, f->name, f->type, f->help) < 0)
+		if (om_is_info(f)) {
+			size_t n = strlen(f->name) - 5;
+
+			if (buf_printf(out, "# TYPE %.*s info\n", (int)n, f->name) < 0)
+				goto out_fail;
+			if (f->help && *f->help && (buf_printf(out, "# HELP %.*s ", (int)n, f->name) < 0 ||
+			    om_escape_help(out, f->help) < 0 || buf_putc(out, '\n') < 0))
+				goto out_fail;
+		} else if (textfile_put_meta(out, 1, f->name, f->type, f->help) < 0) {
 			goto out_fail;
+		}
 		for (j = 0; j < f->n; j++) {
 			const struct prom_sample *s = &f->s[j];
 
@@ -870,7 +902,12 @@ int textfile_openmetrics(const struct prom_doc *d, struct buf *out)
 					goto out_fail;
 			}
 			prom_format_value(s->value, v);
-			if (buf_printf(out, " %s\n", v) < 0)
+			if (buf_printf(out, " %s", v) < 0)
+				goto out_fail;
+			if (s->suffix == PROM_SFX_BUCKET && s->ex &&
+			    prom_exemplar_put_openmetrics(out, s->ex) < 0)
+				goto out_fail;
+			if (buf_putc(out, '\n') < 0)
 				goto out_fail;
 		}
 	}

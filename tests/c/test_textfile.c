@@ -161,7 +161,9 @@ static void test_openmetrics(void)
 		{ "# TYPE a_total counter\na_total -1\n", 0 },     /* negative counter */
 		{ "# TYPE a_total counter\na_total NaN\n", 0 },
 		{ "# TYPE g_total gauge\ng_total 1\n", 0 },        /* reserved suffix */
-		{ "# TYPE g_info gauge\ng_info 1\n", 0 },
+		{ "# TYPE g_info gauge\ng_info 1\n", 1 },
+		{ "# TYPE g_info gauge\ng_info 2\n", 0 },
+		{ "# TYPE g_info counter\ng_info 1\n", 0 },
 		{ "# TYPE g gauge\ng 1\n# TYPE g_total counter\ng_total 1\n", 0 }, /* family name twice */
 		{ "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n", 1 },
 		{ "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 3\nh_count 1\n", 0 },  /* no +Inf */
@@ -182,6 +184,18 @@ static void test_openmetrics(void)
 		CHECK(prom_parse(&d, c[i].in, strlen(c[i].in), &err) == 0, "parse '%s': %s", c[i].in, err.msg);
 		CHECK(textfile_openmetrics(&d, &out) == c[i].ok && (c[i].ok || out.len == 0),
 		      "OpenMetrics %d for '%s'", c[i].ok, c[i].in);
+		prom_doc_free(&d);
+	}
+	/* A gauge *_info of 1s is written as an OpenMetrics info family. */
+	{
+		static const char in[] = "# HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n";
+		static const char want[] = "# TYPE b info\n# HELP b Build.\nb_info{v=\"1\"} 1\n";
+
+		memset(&d, 0, sizeof d);
+		buf_reset(&out);
+		CHECK(prom_parse(&d, in, strlen(in), &err) == 0, "parse info: %s", err.msg);
+		CHECK(textfile_openmetrics(&d, &out) == 1 && !strcmp(out.p, want),
+		      "info family written as '%s'", out.p ? out.p : "");
 		prom_doc_free(&d);
 	}
 	buf_free(&out);

@@ -1,10 +1,11 @@
 #!/usr/bin/env bats
 # End to end: a real Prometheus (2.42, default scrape settings but for a 1 s
 # interval) scrapes two tally-httpd servers on 127.0.0.1. Job "openmetrics"
-# serves a realistic build directory that OpenMetrics can express exactly, so
+# serves a realistic build directory that OpenMetrics can express exactly
+# (its container_build_info gauge becomes an OpenMetrics info family), so
 # Prometheus' default Accept header gets OpenMetrics 1.0; job "text" adds a
-# build_info gauge (the _info suffix is reserved in OpenMetrics), so the same
-# header gets text 0.0.4. Which format each job got is read back from
+# gauge named *_created (a suffix OpenMetrics reserves), so the same header
+# gets text 0.0.4. Which format each job got is read back from
 # tally_httpd_scrapes_total{format,encoding}, as Prometheus stored it.
 
 load ../lib/common
@@ -12,7 +13,7 @@ load ../lib/prometheus
 
 # fixture DIR [EXTRA]: writes a build's metrics directory: build metrics with
 # a per-command duration histogram, the healthcheck result and disk usage.
-# EXTRA 1 adds container_build_info (not expressible in OpenMetrics).
+# EXTRA 1 adds container_image_created (not expressible in OpenMetrics).
 fixture() {
 	mkdir -p "$1"
 	cat >"$1/build.prom" <<-'EOF'
@@ -67,11 +68,16 @@ fixture() {
 		container_disk_usage_bytes{path="/data"} 1.048576e+07
 		container_disk_usage_bytes{path="/var/log/container-build"} 40960
 	EOF
+	cat >"$1/info.prom" <<-'EOF'
+		# HELP container_build_info The image's build, as labels.
+		# TYPE container_build_info gauge
+		container_build_info{base="debian:bookworm",version="1.4.2"} 1
+	EOF
 	if [ "${2-}" = 1 ]; then
-		cat >"$1/info.prom" <<-'EOF'
-			# HELP container_build_info The image's build, as labels.
-			# TYPE container_build_info gauge
-			container_build_info{base="debian:bookworm",version="1.4.2"} 1
+		cat >"$1/created.prom" <<-'EOF'
+			# HELP container_image_created Unix time the image was created.
+			# TYPE container_image_created gauge
+			container_image_created 1.7e+09
 		EOF
 	fi
 }
@@ -143,7 +149,7 @@ wait_for_series() {
 # textfiles (name{labels} with labels sorted, job and instance left out).
 series_of() {
 	curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/series" \
-		--data-urlencode "match[]={job=\"$1\",__name__=~\"container_(build|features|healthcheck|disk)_.*\"}" |
+		--data-urlencode "match[]={job=\"$1\",__name__=~\"container_(build|features|healthcheck|disk|image)_.*\"}" |
 		jq -r '.data[] | .__name__ + "{" + ([to_entries | sort_by(.key)[]
 			| select(.key != "__name__" and .key != "job" and .key != "instance")
 			| "\(.key)=\"\(.value)\""] | join(",")) + "}"' | sed 's/{}$//' | sort
@@ -203,21 +209,23 @@ series_in() {
 	assert_equal "$(value 'container_build_errors_total{job="openmetrics",feature="optional-mirror"}')" 1
 	assert_equal "$(value 'container_build_command_duration_seconds_count{job="openmetrics",feature="node"}')" 9
 	assert_equal "$(value 'container_disk_usage_bytes{job="openmetrics",path="/data"}')" 10485760
+	assert_equal "$(value 'container_build_info{job="openmetrics",version="1.4.2"}')" 1
 }
 
 @test "every series of the text job's directory is stored exactly" {
-	wait_for_series 'container_build_info{job="text"}'
+	wait_for_series 'container_image_created{job="text"}'
 	run series_of text
 	assert_success
 	assert_output "$(series_in text)"
 	assert_equal "$(value 'container_build_info{job="text",version="1.4.2"}')" 1
+	assert_equal "$(value 'container_image_created{job="text"}')" 1700000000
 	assert_equal "$(value 'container_build_warnings_total{job="text",feature="python-dev"}')" 7
 }
 
 @test "the built-in families reach Prometheus in both formats" {
 	wait_for_series 'container_uptime_seconds{job="text"}'
 	wait_for_series 'container_uptime_seconds{job="openmetrics"}'
-	for job in openmetrics:om:3 text:text:4; do
+	for job in openmetrics:om:4 text:text:5; do
 		IFS=: read -r name dir files <<<"$job"
 		assert_equal "$(value "count(process_resident_memory_bytes{job=\"$name\"} > 0)")" 1
 		assert_equal "$(value "count(process_cpu_seconds_total{job=\"$name\"})")" 1

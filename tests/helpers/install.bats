@@ -21,6 +21,7 @@ setup() {
 ./opt/tally/bin/tally-httpd
 ./opt/tally/bin/tally-log
 ./opt/tally/bin/tally-metric
+./opt/tally/bin/tally-trace
 ./opt/tally/lib
 ./opt/tally/lib/base
 ./opt/tally/lib/base/json-logging.sh
@@ -33,7 +34,7 @@ setup() {
 
 @test "the installed helpers are static executables that need nothing at run time" {
 	make -s -C "$TALLY_ROOT" install DESTDIR="$BATS_TEST_TMPDIR/root" >/dev/null
-	for h in tally-log tally-metric tally-httpd; do
+	for h in tally-log tally-metric tally-httpd tally-trace; do
 		run "$BATS_TEST_TMPDIR/root/opt/tally/bin/$h" --help
 		assert_success
 		# A static binary has no program interpreter (dynamic loader).

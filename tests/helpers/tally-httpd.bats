@@ -333,7 +333,8 @@ raw() {
 
 @test "content that OpenMetrics cannot express exactly is served as text 0.0.4" {
 	mkdir m
-	printf '# HELP build_info Build.\n# TYPE build_info gauge\nbuild_info{version="1"} 1\n' >m/a.prom
+	# An *_info gauge that is not 1 cannot be an OpenMetrics info family.
+	printf '# HELP build_info Build.\n# TYPE build_info gauge\nbuild_info{version="1"} 2\n' >m/a.prom
 	start_server
 	curl -sS -D headers -o body -H "Accept: $PROM_ACCEPT" "$URL/metrics"
 	head_of "200 OK" "$CT_METRICS" "$(wc -c <body)" keep-alive "$VARY" >want

@@ -6,12 +6,13 @@
 # (Prometheus cannot be given port 0: up to 5 ports are tried). Writes
 # DIR/prometheus.pid and DIR/prometheus.port; waits (up to 20 s each try)
 # until /-/ready answers. Returns 1, with the log on fd 3, when it never does.
+# PROM_FLAGS, when set, holds more command-line flags (split on spaces).
 prom_start() {
 	local config=$1 dir=$2 port='' pid=''
 	for _ in 1 2 3 4 5; do
 		port=$(free_port)
 		prometheus --config.file="$config" --storage.tsdb.path="$dir/tsdb" \
-			--web.listen-address="127.0.0.1:$port" --web.enable-lifecycle \
+			--web.listen-address="127.0.0.1:$port" --web.enable-lifecycle ${PROM_FLAGS-} \
 			>"$dir/prometheus.log" 2>&1 3>&- &
 		pid=$!
 		echo "$pid" >"$dir/prometheus.pid"

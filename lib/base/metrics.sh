@@ -27,6 +27,11 @@
 
 [ -n "${_tally_metrics_loaded-}" ] && return 0
 _tally_metrics_loaded=1
+# Per-command updates held back until the feature's batch (see
+# _tally_metrics_command_end), and the HELP texts of their families.
+_tally_mpending=
+_tally_help_cmd_duration="Duration of each command run through log_command, by feature"
+_tally_help_cmd_total="Commands run through log_command, by feature and outcome"
 _tally_metrics_warned=
 _tally_metrics_base=
 
@@ -162,7 +167,7 @@ _tally_metrics_features() {
 # Example: metrics_record_feature python-dev success 145.3 0 2
 metrics_record_feature() {
 	local feature="${1-}" status="${2-}" secs="${3-}" errors="${4-0}" warnings="${5-0}"
-	local other='' now=''
+	local other='' now='' pf='' pstatus='' pms='' ptid='' psid=''
 	_tally_metrics_on || return 0
 	case $status in
 	success) other=failure ;;
@@ -177,7 +182,21 @@ metrics_record_feature() {
 	_tally_metrics_info
 	now=$(date +%s 2>/dev/null) || now=
 	case $now in '' | *[!0-9]*) now=0 ;; esac
-	"$_tally_tmetric" batch -f "$_tally_mfile" \
+	# The feature's commands, held back by _tally_metrics_command_end, go
+	# into this one batch: "FEATURE STATUS MS [TRACE_ID SPAN_ID]" lines.
+	set --
+	while read -r pf pstatus pms ptid psid; do
+		[ "$pf" = "$feature" ] || continue
+		_tally_metrics_seconds "$pms"
+		set -- "$@" observe --help-text "$_tally_help_cmd_duration" --label feature="$pf"
+		[ -z "$ptid" ] || set -- "$@" --exemplar trace_id="$ptid" --exemplar span_id="$psid"
+		set -- "$@" container_build_command_duration_seconds "$_tally_msecs" ';' inc --type counter --help-text "$_tally_help_cmd_total" \
+			--label feature="$pf" --label status="$pstatus" container_build_commands_total ';'
+	done <<PENDING
+$_tally_mpending
+PENDING
+	_tally_mpending=
+	"$_tally_tmetric" batch -f "$_tally_mfile" "$@" \
 		delete --label feature="$feature" --label status="$other" \
 		container_build_duration_seconds ';' \
 		set --type gauge --help-text "Time taken to build container features" \
@@ -205,31 +224,45 @@ _tally_metrics_feature_end() {
 }
 
 # _tally_metrics_command_end FEATURE DESCRIPTION EXIT_STATUS DURATION_MS
-# [TRACE_ID SPAN_ID]: the hook log_command calls after each command. In one
-# tally-metric batch: observes the duration into
-# container_build_command_duration_seconds{feature} (default buckets 0.1
-# ... 3600 s), with TRACE_ID and SPAN_ID (given when tracing is on) as the
-# exemplar of the bucket it falls in (docs/reference/metrics.md,
-# "Exemplars"), and counts the command in
+# [TRACE_ID SPAN_ID]: the hook log_command calls after each command. The
+# duration goes into container_build_command_duration_seconds{feature}
+# (default buckets 0.1 ... 3600 s), with TRACE_ID and SPAN_ID (given when
+# tracing is on) as the exemplar of the bucket it falls in
+# (docs/reference/metrics.md, "Exemplars"), and the command is counted in
 # container_build_commands_total{feature,status} (status success when
 # EXIT_STATUS is 0, else failure). The description is not a label (it
-# would make a series per command). Returns 0, whatever happens.
+# would make a series per command). Inside a feature the updates wait in
+# _tally_mpending and go into the feature's one batch at log_feature_end
+# (no process per command); outside a feature they are written at once.
+# Returns 0, whatever happens.
 _tally_metrics_command_end() {
-	local feature="${1-}" rc="${3-}" ms="${4-}" tid="${5-}" sid="${6-}" status=success frac=''
+	local feature="${1-}" rc="${3-}" ms="${4-}" tid="${5-}" sid="${6-}" status=success
 	_tally_metrics_on || return 0
 	case $ms in '' | *[!0-9]*) return 0 ;; esac
 	[ "$rc" = 0 ] || status=failure
-	frac=$((ms % 1000))
-	case $frac in
-	?) frac=00$frac ;;
-	??) frac=0$frac ;;
-	esac
+	if [ -n "$feature" ]; then
+		_tally_mpending="$_tally_mpending$feature $status $ms $tid $sid
+"
+		return 0
+	fi
 	_tally_metrics_file || return 0
+	_tally_metrics_seconds "$ms"
 	"$_tally_tmetric" batch -f "$_tally_mfile" \
-		observe --help-text "Duration of each command run through log_command, by feature" \
+		observe --help-text "$_tally_help_cmd_duration" \
 		${tid:+--exemplar trace_id="$tid"} ${sid:+--exemplar span_id="$sid"} \
-		--label feature="$feature" container_build_command_duration_seconds "$((ms / 1000)).$frac" ';' \
-		inc --type counter --help-text "Commands run through log_command, by feature and outcome" \
-		--label feature="$feature" --label status="$status" container_build_commands_total || :
+		container_build_command_duration_seconds "$_tally_msecs" ';' \
+		inc --type counter --help-text "$_tally_help_cmd_total" \
+		--label status="$status" container_build_commands_total || :
 	return 0
+}
+
+# _tally_metrics_seconds MS: sets _tally_msecs to MS milliseconds written as
+# seconds with three decimals.
+_tally_metrics_seconds() {
+	_tally_msecs=$(($1 % 1000))
+	case $_tally_msecs in
+	?) _tally_msecs=00$_tally_msecs ;;
+	??) _tally_msecs=0$_tally_msecs ;;
+	esac
+	_tally_msecs=$(($1 / 1000)).$_tally_msecs
 }

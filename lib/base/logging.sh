@@ -146,8 +146,14 @@ _tally_trace_ctx() {
 }
 
 # _tally_now_ms: sets _tally_ms to the wall clock in milliseconds since the
-# epoch (one `date` fork; whole seconds where date lacks %N).
+# epoch: one `tally-log --clock` (static, the cheapest process there is
+# here), else one `date` (whole seconds where date lacks %N).
 _tally_now_ms() {
+	_tally_tool
+	if [ -n "$_tally_tlog" ]; then
+		_tally_ms=$("$_tally_tlog" --clock 2>/dev/null) || _tally_ms=
+		case $_tally_ms in '' | *[!0-9]*) ;; *) return 0 ;; esac
+	fi
 	_tally_ms=$(date +%s%N 2>/dev/null)
 	case $_tally_ms in
 	*[!0-9]* | '') _tally_ms=$(($(date +%s) * 1000)) ;;
@@ -765,14 +771,18 @@ log_feature_end() {
 			"$_tally_feature_commands" "$_tally_feature_errors" \
 			"$_tally_feature_warnings" 2>/dev/null >>"$_tally_sdir/features.tsv" || :
 	fi
-	rm -f "${_tally_sdir:-${TMPDIR:-/tmp}}/result.$$" "${_tally_sdir:-${TMPDIR:-/tmp}}/status.$$" 2>/dev/null || :
+	# No rm process when there is nothing to remove (the usual case).
+	set -- "${_tally_sdir:-${TMPDIR:-/tmp}}/result.$$" "${_tally_sdir:-${TMPDIR:-/tmp}}/status.$$"
+	if [ -e "$1" ] || [ -e "$2" ]; then
+		rm -f "$1" "$2" 2>/dev/null || :
+	fi
 	_tally_emit c INFO "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)"
 	if command -v _tally_json_feature_end >/dev/null 2>&1; then
 		_tally_json_feature_end "$status" "$dur"
 	fi
 	if command -v _tally_metrics_feature_end >/dev/null 2>&1; then
 		_tally_metrics_feature_end "$name" "$status" "$_tally_secs_ms" \
-			"$_tally_feature_errors" "$_tally_feature_warnings"
+			"$_tally_feature_errors" "$_tally_feature_warnings" "$((_tally_ms / 1000))"
 	fi
 	_tally_trace_feature_end "$name" "$dur"
 	_tally_feature=

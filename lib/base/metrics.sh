@@ -154,13 +154,14 @@ _tally_metrics_features() {
 	done <"${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log"
 }
 
-# Usage: metrics_record_feature <feature> <status> <duration_seconds> <errors> <warnings>
+# Usage: metrics_record_feature <feature> <status> <duration_seconds> <errors> <warnings> [finished_unix_seconds]
 # Records one finished feature in TALLY_METRICS_DIR/build.prom, in one
 # tally-metric batch: sets container_build_duration_seconds{feature,status}
 # (and removes the series of the other status), adds the errors and
 # warnings to their counters, sets container_features_installed to the
 # number of distinct features in BUILD_LOG_DIR/master-summary.log, sets
-# container_build_last_finished_timestamp_seconds to now and replaces
+# container_build_last_finished_timestamp_seconds to FINISHED_UNIX_SECONDS
+# (default: now, from `date`) and replaces
 # container_build_info{correlation_id,version,base_image}. STATUS is success
 # or failure. Returns 0; a failure is reported on stderr and never breaks
 # the build.
@@ -180,7 +181,8 @@ metrics_record_feature() {
 	_tally_metrics_file || return 0
 	_tally_metrics_features
 	_tally_metrics_info
-	now=$(date +%s 2>/dev/null) || now=
+	now=${6-}
+	case $now in '' | *[!0-9]*) now=$(date +%s 2>/dev/null) || now= ;; esac
 	case $now in '' | *[!0-9]*) now=0 ;; esac
 	# The feature's commands, held back by _tally_metrics_command_end, go
 	# into this one batch: "FEATURE STATUS MS [TRACE_ID SPAN_ID]" lines.
@@ -217,8 +219,8 @@ PENDING
 	return 0
 }
 
-# _tally_metrics_feature_end FEATURE STATUS SECONDS ERRORS WARNINGS: the
-# hook log_feature_end calls.
+# _tally_metrics_feature_end FEATURE STATUS SECONDS ERRORS WARNINGS
+# FINISHED_UNIX_SECONDS: the hook log_feature_end calls.
 _tally_metrics_feature_end() {
 	metrics_record_feature "$@"
 }

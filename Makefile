@@ -9,7 +9,10 @@ PREFIX ?= /opt/tally
 DESTDIR ?=
 # Installed helpers are stripped of symbols (STRIP=: keeps them).
 STRIP ?= strip
-# SANITIZE=1 builds the helpers with ASan and UBSan (dynamic, with cc).
+# SANITIZE=1 builds the helpers with ASan and UBSan (dynamic, with cc) into
+# build/san/ (so the static build in build/ stays as it is), and `make test
+# SANITIZE=1` runs the whole suite against them: any sanitizer report (memory
+# error, undefined behaviour, leak) fails the run.
 SANITIZE ?=
 # The shells every shell-library test runs under.
 TEST_SHELLS ?= dash busybox-ash bash
@@ -17,7 +20,7 @@ TEST_SHELLS ?= dash busybox-ash bash
 FUZZ_SECONDS ?= 10
 
 # ---- derived settings -----------------------------------------------------
-BUILD := build
+BUILD := $(if $(SANITIZE),build/san,build)
 HELPERS := tally-log tally-metric tally-httpd tally-trace
 RUNTIME := healthcheck metrics-exporter
 LIB_SRC := $(sort $(wildcard lib/c/*.c))
@@ -48,8 +51,17 @@ HELPER_CFLAGS := $(CFLAGS)
 else
 HELPER_CC := $(CC)
 STATIC :=
-HELPER_CFLAGS := $(CFLAGS) -g -fsanitize=address,undefined -fno-omit-frame-pointer
+HELPER_CFLAGS := $(CFLAGS) -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
+
+# Under SANITIZE=1 the tests run against build/san/ (TALLY_TEST_BUILD, read by
+# tests/lib/common.bash), with TALLY_SANITIZE=1 for the few tests that cannot
+# hold for a dynamic sanitized build, and every report is written under
+# build/san/sanitizer/; the run fails when that directory is not empty.
+SAN_LOG := $(CURDIR)/$(BUILD)/sanitizer
+SAN_ENV := $(if $(SANITIZE),TALLY_SANITIZE=1 TALLY_TEST_BUILD=$(CURDIR)/$(BUILD) \
+	ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$(SAN_LOG)/asan \
+	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$(SAN_LOG)/ubsan)
 
 SAN_FLAGS := -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -139,7 +151,16 @@ fuzz: ## run each fuzz target for FUZZ_LONG seconds (default 300)
 	@$(MAKE) fuzz-short FUZZ_SECONDS=$(FUZZ_LONG)
 
 test: deps-test all lint unit fuzz-short ## run every test: C units, fuzzing, helpers, libraries under each shell, Prometheus end to end
+ifeq ($(SANITIZE),)
 	@TEST_SHELLS="$(TEST_SHELLS)" sh tests/run.sh
+else
+	@rm -rf $(SAN_LOG); mkdir -p $(SAN_LOG); rc=0; \
+	  for d in otlp-node cache; do [ ! -e build/$$d ] || [ -e $(BUILD)/$$d ] || ln -s ../$$d $(BUILD)/$$d; done; \
+	  env $(SAN_ENV) TEST_SHELLS="$(TEST_SHELLS)" sh tests/run.sh || rc=$$?; \
+	  if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
+	    echo "sanitizer reports in $(SAN_LOG):"; cat $(SAN_LOG)/*; rc=1; \
+	  else echo "sanitizers: no report"; fi; exit $$rc
+endif
 
 deps-test:
 	@sh tests/deps.sh test

@@ -426,6 +426,8 @@ static int span_main(int argc, char **argv)
 	}
 	write_span(file.p, &s);
 	buf_free(&file);
+	while (na > 0)
+		free((char *)attrs[--na].key);
 	return EXIT_OK;
 }
 

@@ -6,7 +6,8 @@
 #
 # tests/shell/ (the sourced libraries and runtime commands) runs once under
 # each shell of TEST_SHELLS ("busybox-ash" means `busybox ash`);
-# tests/helpers/ (the C helpers) and tests/e2e/ (a real Prometheus) run once.
+# tests/helpers/ (the C helpers), tests/faults/ (fault injection) and
+# tests/e2e/ (real Prometheus, fleet, OCI image builds) run once.
 # Exit status: 0 when no test failed, 1 otherwise.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -52,6 +53,7 @@ for s in $shells; do
 	TALLY_TEST_SHELL=$cmd suite "shell libraries under $cmd" tests/shell
 done
 suite "C helpers" tests/helpers
+suite "faults: full disks, killed writers, concurrent RUN steps" tests/faults
 suite "end to end: real Prometheus scrapes, the fleet, real OCI image builds" tests/e2e
 
 printf '\ntests: %d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"

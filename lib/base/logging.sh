@@ -680,7 +680,11 @@ log_command() {
 	if [ "$1:${PATH-}" != "${_tally_which_name-}" ]; then
 		_tally_which_name="$1:${PATH-}"
 		_tally_which=
-		{ command -v "$1" >"$sfile" && read -r _tally_which <"$sfile"; } 2>/dev/null || :
+		if ! { command -v "$1" >"$sfile" && read -r _tally_which <"$sfile"; } 2>/dev/null; then
+			# Not found, or the file cannot be written (a full disk): ask
+			# again through a command substitution (a fork, then cached).
+			_tally_which=$(command -v "$1" 2>/dev/null) || _tally_which=
+		fi
 	fi
 	path=$_tally_which
 	_tally_tool
@@ -688,7 +692,12 @@ log_command() {
 		case $path in
 		*/*) _tally_run "$desc" "" "$@" && rc=0 || rc=$? ;;
 		*)
-			{ true >"$sfile"; } 2>/dev/null || sfile=
+			# The status file must take a byte (a full disk would turn every
+			# status into 1): else TMPDIR, else no capture at all.
+			if ! { printf 0 >"$sfile"; } 2>/dev/null; then
+				sfile="${TMPDIR:-/tmp}/status.$$"
+				{ printf 0 >"$sfile"; } 2>/dev/null || sfile=
+			fi
 			if [ -n "$sfile" ]; then
 				{ trap 'printf "%s\n" "$?" >"$sfile"' EXIT; "$@"; } 2>&1 |
 					_tally_run "$desc" "$sfile" "$@" && rc=0 || rc=$?

@@ -704,6 +704,7 @@ teardown() {
 }
 
 @test "the default mode makes no fsync and writes the temporary file in one write of its final size" {
+	[ -z "${TALLY_SANITIZE-}" ] || skip "LeakSanitizer cannot run under strace"
 	command -v strace >/dev/null || skip "strace is not installed"
 	tally-metric set -f m.prom --label a=b gauge_one 1
 	strace -f -o trace -e trace=openat,open,write,fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2 \
@@ -799,6 +800,7 @@ EOF
 }
 
 @test "batch applies every update to the file under one lock with one rename" {
+	[ -z "${TALLY_SANITIZE-}" ] || skip "LeakSanitizer cannot run under strace"
 	command -v strace >/dev/null || skip "strace is not installed"
 	tally-metric set -f m.prom --label feature=a --label status=failure step_seconds 9
 	strace -f -o trace -e trace=flock,rename,renameat2 tally-metric batch -f m.prom \

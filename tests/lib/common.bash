@@ -4,7 +4,7 @@
 bats_require_minimum_version 1.5.0
 
 TALLY_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-TALLY_BUILD=$TALLY_ROOT/build
+TALLY_BUILD=${TALLY_TEST_BUILD:-$TALLY_ROOT/build}
 
 bats_load_library_path=/usr/lib/bats
 load "$bats_load_library_path/bats-support/load"

@@ -16,15 +16,6 @@
 #include "tally.h"
 #include "otlp_send.h"
 
-/* Milliseconds on the monotonic clock. */
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int otlp_parse_url(const char *url, struct otlp_url *u)
 {
 	const char *p, *host, *hend, *port = NULL, *hp;
@@ -117,76 +108,6 @@ static void say(char *why, size_t whylen, const char *fmt, const char *arg)
 		snprintf(why, whylen, fmt, arg);
 }
 
-/* Waits until fd is ready for events or the deadline passes. Returns 1
- * when ready, 0 on timeout, -1 on error. */
-static int wait_fd(int fd, short events, long long deadline)
-{
-	struct pollfd pfd;
-	long long left;
-	int r;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0)
-			return 0;
-		pfd.fd = fd;
-		pfd.events = events;
-		r = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
-		if (r > 0)
-			return 1;
-		if (r < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
-/* Connects to u within the deadline. Returns the socket, or -1 with the
- * reason in why. */
-static int connect_to(const struct otlp_url *u, long long deadline, char *why, size_t whylen)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	int fd = -1, err, r;
-	socklen_t len;
-
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(u->host, u->port, &hints, &res) != 0) {
-		say(why, whylen, "cannot resolve %s", u->host);
-		return -1;
-	}
-	say(why, whylen, "cannot connect to %s", u->hostport);
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
-			goto next;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno != EINPROGRESS)
-			goto refused;
-		r = wait_fd(fd, POLLOUT, deadline);
-		if (r == 0) {
-			say(why, whylen, "timed out connecting to %s", u->hostport);
-			goto next;
-		}
-		len = sizeof err;
-		if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			goto next;
-		if (err == 0)
-			break;
-		errno = err;
-refused:
-		if (whylen)
-			snprintf(why, whylen, "cannot connect to %s: %s", u->hostport, strerror(errno));
-next:
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
 /* Writes p[0..n) to the non-blocking fd before the deadline. Returns 0,
  * or -1 (timed out or failed). */
 static int send_all(int fd, const char *p, size_t n, long long deadline)
@@ -203,7 +124,7 @@ static int send_all(int fd, const char *p, size_t n, long long deadline)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    wait_fd(fd, POLLOUT, deadline) == 1)
+		    net_wait_fd(fd, POLLOUT, deadline) == 1)
 			continue;
 		return -1;
 	}
@@ -234,7 +155,7 @@ int otlp_post(const struct otlp_url *u, const char *type, const char *extra,
 	const char *body, size_t n, int timeout_ms, struct buf *answer,
 	char *why, size_t whylen)
 {
-	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+	long long deadline = net_now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
 	struct buf req = { 0, 0, 0 };
 	char chunk[4096];
 	ssize_t r;
@@ -243,7 +164,7 @@ int otlp_post(const struct otlp_url *u, const char *type, const char *extra,
 	if (whylen)
 		why[0] = '\0';
 	buf_reset(answer);
-	fd = connect_to(u, deadline, why, whylen);
+	fd = net_connect(u->host, u->port, u->hostport, deadline, why, whylen);
 	if (fd < 0)
 		return -1;
 	if (buf_printf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: tally-trace\r\n"
@@ -253,12 +174,12 @@ int otlp_post(const struct otlp_url *u, const char *type, const char *extra,
 		goto out;
 	}
 	if (send_all(fd, req.p, req.len, deadline) < 0 || send_all(fd, body, n, deadline) < 0) {
-		say(why, whylen, now_ms() >= deadline ? "timed out sending to %s" :
+		say(why, whylen, net_now_ms() >= deadline ? "timed out sending to %s" :
 			"cannot send the request to %s", u->hostport);
 		goto out;
 	}
 	while (answer->len < OTLP_MAX_ANSWER && !answer_done(answer)) {
-		w = wait_fd(fd, POLLIN, deadline);
+		w = net_wait_fd(fd, POLLIN, deadline);
 		if (w == 0) {
 			say(why, whylen, "timed out waiting for the answer of %s", u->hostport);
 			goto out;

@@ -21,8 +21,7 @@ struct target {
 	const char *path;           /* points into the URL; "/" when absent */
 };
 
-/* Milliseconds on the monotonic clock. */
-static long long now_ms(void)
+long long net_now_ms(void)
 {
 	struct timespec ts;
 
@@ -92,16 +91,14 @@ static int parse_target(const char *url, struct target *t)
 	return 0;
 }
 
-/* Waits for fd to become ready for events until deadline. Returns 1 when
- * ready, 0 on timeout, -1 on error. */
-static int wait_fd(int fd, short events, long long deadline)
+int net_wait_fd(int fd, short events, long long deadline)
 {
 	struct pollfd pfd;
 	long long left;
 	int r;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - net_now_ms();
 		if (left <= 0)
 			return 0;
 		pfd.fd = fd;
@@ -114,9 +111,8 @@ static int wait_fd(int fd, short events, long long deadline)
 	}
 }
 
-/* Connects to t within the deadline. Returns the socket, or -1 with the
- * reason in why. */
-static int connect_target(const struct target *t, long long deadline, char *why, size_t whylen)
+int net_connect(const char *host, const char *port, const char *label, long long deadline,
+	char *why, size_t whylen)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	int fd = -1, err, r;
@@ -125,12 +121,12 @@ static int connect_target(const struct target *t, long long deadline, char *why,
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	r = getaddrinfo(t->host, t->port, &hints, &res);
+	r = getaddrinfo(host, port, &hints, &res);
 	if (r != 0) {
-		say(why, whylen, "cannot resolve %s", t->host);
+		say(why, whylen, "cannot resolve %s", host);
 		return -1;
 	}
-	say(why, whylen, "cannot connect to %s", t->host);
+	say(why, whylen, "cannot connect to %s", label);
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0)
@@ -141,9 +137,9 @@ static int connect_target(const struct target *t, long long deadline, char *why,
 			break;
 		if (errno != EINPROGRESS)
 			goto refused;
-		r = wait_fd(fd, POLLOUT, deadline);
+		r = net_wait_fd(fd, POLLOUT, deadline);
 		if (r == 0) {
-			say(why, whylen, "timed out connecting to %s", t->host);
+			say(why, whylen, "timed out connecting to %s", label);
 			goto next;
 		}
 		if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
@@ -152,7 +148,7 @@ static int connect_target(const struct target *t, long long deadline, char *why,
 			break;
 		errno = err;
 refused:
-		snprintf(why, whylen, "cannot connect to %s: %s", t->host, strerror(errno));
+		snprintf(why, whylen, "cannot connect to %s: %s", label, strerror(errno));
 next:
 		close(fd);
 		fd = -1;
@@ -179,7 +175,7 @@ static int http_check(int fd, const struct target *t, long long deadline, char *
 		return 1;
 	}
 	while (got < sizeof ans - 1 && !memchr(ans, '\n', got)) {
-		n = wait_fd(fd, POLLIN, deadline);
+		n = net_wait_fd(fd, POLLIN, deadline);
 		if (n == 0) {
 			say(why, whylen, "timed out waiting for %s", t->host);
 			return 1;
@@ -206,7 +202,7 @@ static int http_check(int fd, const struct target *t, long long deadline, char *
 int probe_url(const char *url, int timeout_ms, char *why, size_t whylen)
 {
 	struct target t;
-	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+	long long deadline = net_now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
 	int fd, rc;
 
 	if (whylen)
@@ -216,7 +212,7 @@ int probe_url(const char *url, int timeout_ms, char *why, size_t whylen)
 		errno = EINVAL;
 		return -1;
 	}
-	fd = connect_target(&t, deadline, why, whylen);
+	fd = net_connect(t.host, t.port, t.host, deadline, why, whylen);
 	if (fd < 0)
 		return 1;
 	rc = t.http ? http_check(fd, &t, deadline, why, whylen) : 0;

@@ -134,50 +134,20 @@ out_close:
 	return -1;
 }
 
-int atomic_replace(const char *path, const char *data, size_t n, int sync)
+/* Writes data[0..n) to the new file fd, mode 0644 whatever the umask,
+ * fsyncs it when sync, and closes it. Returns 0, or -1 with errno set (fd
+ * closed either way). */
+static int fill_close(int fd, const char *data, size_t n, int sync)
 {
-	struct buf tmp = { 0 }, dir = { 0 };
-	int fd = -1, dfd, rc, saved;
+	int saved;
 
-	if (sibling(&tmp, path, ".tmp.XXXXXX") < 0)
-		goto out_free;
-	fd = mkstemp(tmp.p);
-	if (fd < 0)
-		goto out_free;
-	if (fchmod(fd, 0644) < 0 || write_all(fd, data, n) < 0 || (sync && fsync(fd) < 0))
-		goto out_unlink;
-	rc = close(fd);
-	fd = -1;
-	if (rc < 0 || rename(tmp.p, path) < 0)
-		goto out_unlink;
-	buf_free(&tmp);
-	if (!sync)
-		return 0;
-	if (dir_of(&dir, path) < 0)
-		goto out_free;
-	dfd = open(dir.p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		goto out_free;
-	rc = fsync(dfd);
-	saved = errno;
-	close(dfd);
-	errno = saved;
-	if (rc < 0 && errno != EINVAL)
-		goto out_free;
-	buf_free(&dir);
-	return 0;
-out_unlink:
-	saved = errno;
-	if (fd >= 0)
+	if (fchmod(fd, 0644) < 0 || write_all(fd, data, n) < 0 || (sync && fsync(fd) < 0)) {
+		saved = errno;
 		close(fd);
-	unlink(tmp.p);
-	errno = saved;
-out_free:
-	saved = errno;
-	buf_free(&tmp);
-	buf_free(&dir);
-	errno = saved;
-	return -1;
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
 }
 
 /* fsyncs the directory of path. Returns 0, or -1 with errno set (EINVAL,
@@ -205,6 +175,31 @@ out_free:
 	return rc;
 }
 
+int atomic_replace(const char *path, const char *data, size_t n, int sync)
+{
+	struct buf tmp = { 0 };
+	int fd, saved;
+
+	if (sibling(&tmp, path, ".tmp.XXXXXX") < 0)
+		goto out_free;
+	fd = mkstemp(tmp.p);
+	if (fd < 0)
+		goto out_free;
+	if (fill_close(fd, data, n, sync) < 0 || rename(tmp.p, path) < 0)
+		goto out_unlink;
+	buf_free(&tmp);
+	return sync ? sync_dir(path) : 0;
+out_unlink:
+	saved = errno;
+	unlink(tmp.p);
+	errno = saved;
+out_free:
+	saved = errno;
+	buf_free(&tmp);
+	errno = saved;
+	return -1;
+}
+
 /* Puts the complete file tmp in place of path: swaps the two names when
  * path exists, then removes tmp (now the old file), else renames. A
  * rename over an existing file makes ext4 (auto_da_alloc) start writing
@@ -230,7 +225,7 @@ static int put_in_place(const char *tmp, const char *path)
 int atomic_replace_locked(const char *path, const char *data, size_t n, int sync)
 {
 	struct buf tmp = { 0 };
-	int fd = -1, rc, saved;
+	int fd = -1, saved;
 
 	if (sibling(&tmp, path, ".tmp") < 0)
 		goto out_free;
@@ -244,18 +239,12 @@ int atomic_replace_locked(const char *path, const char *data, size_t n, int sync
 	}
 	if (fd < 0)
 		goto out_free;
-	if (fchmod(fd, 0644) < 0 || write_all(fd, data, n) < 0 || (sync && fsync(fd) < 0))
-		goto out_unlink;
-	rc = close(fd);
-	fd = -1;
-	if (rc < 0 || put_in_place(tmp.p, path) < 0)
+	if (fill_close(fd, data, n, sync) < 0 || put_in_place(tmp.p, path) < 0)
 		goto out_unlink;
 	buf_free(&tmp);
 	return sync ? sync_dir(path) : 0;
 out_unlink:
 	saved = errno;
-	if (fd >= 0)
-		close(fd);
 	unlink(tmp.p);
 	errno = saved;
 out_free:

@@ -19,10 +19,7 @@ setup_file() {
 		log_feature_start slow 1 && log_command "Nap" sleep 0.6
 		log_command "Break" sh -c "exit 3"; log_feature_end' || return 1
 
-	tally-httpd --listen 127.0.0.1:0 --dir "$TALLY_METRICS_DIR" \
-		--port-file "$BATS_FILE_TMPDIR/httpd.port" 2>"$BATS_FILE_TMPDIR/httpd.err" &
-	echo $! >"$BATS_FILE_TMPDIR/httpd.pid"
-	wait_for_file "$BATS_FILE_TMPDIR/httpd.port" || return 1
+	httpd_serve httpd "$TALLY_METRICS_DIR" || return 1
 	read -r HTTPD_PORT <"$BATS_FILE_TMPDIR/httpd.port"
 
 	cat >"$BATS_FILE_TMPDIR/prometheus.yml" <<-EOF
@@ -38,12 +35,7 @@ setup_file() {
 }
 
 teardown_file() {
-	local f
-	for f in prometheus httpd; do
-		if [ -s "$BATS_FILE_TMPDIR/$f.pid" ]; then
-			kill "$(cat "$BATS_FILE_TMPDIR/$f.pid")" 2>/dev/null || true
-		fi
-	done
+	stop_recorded prometheus httpd
 }
 
 setup() {

@@ -82,13 +82,9 @@ fixture() {
 	fi
 }
 
-# start_httpd NAME: serves $BATS_FILE_TMPDIR/NAME on a free port; records
-# its pid and port in NAME.pid and NAME.port.
+# start_httpd NAME: serves $BATS_FILE_TMPDIR/NAME on a free port (httpd_serve).
 start_httpd() {
-	"$TALLY_BUILD/bin/tally-httpd" --listen 127.0.0.1:0 --dir "$BATS_FILE_TMPDIR/$1" \
-		--port-file "$BATS_FILE_TMPDIR/$1.port" 2>"$BATS_FILE_TMPDIR/$1.err" 3>&- &
-	echo $! >"$BATS_FILE_TMPDIR/$1.pid"
-	wait_for_file "$BATS_FILE_TMPDIR/$1.port"
+	httpd_serve "$1" "$BATS_FILE_TMPDIR/$1"
 }
 
 setup_file() {
@@ -118,12 +114,7 @@ setup_file() {
 }
 
 teardown_file() {
-	local f
-	for f in prometheus om text; do
-		if [ -s "$BATS_FILE_TMPDIR/$f.pid" ]; then
-			kill "$(cat "$BATS_FILE_TMPDIR/$f.pid")" 2>/dev/null || true
-		fi
-	done
+	stop_recorded prometheus om text
 }
 
 setup() {
@@ -133,16 +124,6 @@ setup() {
 # value PROMQL: prints the value of PROMQL's only result ("" if none).
 value() {
 	prom_query "$1" | jq -r '.data.result[0].value[1] // ""'
-}
-
-# wait_for_series PROMQL: waits (up to 30 s) until PROMQL returns a result.
-wait_for_series() {
-	local i
-	for i in $(seq 300); do
-		[ "$(prom_query "$1" | jq '.data.result | length')" -gt 0 ] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 # series_of JOB: prints every series Prometheus holds for JOB from the

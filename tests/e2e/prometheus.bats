@@ -13,10 +13,7 @@ setup_file() {
 		return 1
 	}
 
-	"$TALLY_BUILD/bin/tally-httpd" --listen 127.0.0.1:0 --dir "$DEMO_OUT/metrics" \
-		--port-file "$BATS_FILE_TMPDIR/httpd.port" 2>"$BATS_FILE_TMPDIR/httpd.err" &
-	echo $! >"$BATS_FILE_TMPDIR/httpd.pid"
-	wait_for_file "$BATS_FILE_TMPDIR/httpd.port" || return 1
+	httpd_serve httpd "$DEMO_OUT/metrics" || return 1
 	read -r HTTPD_PORT <"$BATS_FILE_TMPDIR/httpd.port"
 
 	cat >"$BATS_FILE_TMPDIR/prometheus.yml" <<-EOF
@@ -34,12 +31,7 @@ setup_file() {
 }
 
 teardown_file() {
-	local f
-	for f in prometheus httpd; do
-		if [ -s "$BATS_FILE_TMPDIR/$f.pid" ]; then
-			kill "$(cat "$BATS_FILE_TMPDIR/$f.pid")" 2>/dev/null || true
-		fi
-	done
+	stop_recorded prometheus httpd
 }
 
 setup() {
@@ -51,16 +43,6 @@ setup() {
 # qjq PROMQL FILTER: runs PROMQL and prints jq -r FILTER of the answer.
 qjq() {
 	prom_query "$1" | jq -r "$2"
-}
-
-# wait_for_series PROMQL: waits (up to 30 s) until PROMQL returns a result.
-wait_for_series() {
-	local i
-	for i in $(seq 300); do
-		[ "$(prom_query "$1" | jq '.data.result | length')" -gt 0 ] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 @test "the demo build prints its summary and the scraped metrics" {

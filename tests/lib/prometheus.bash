@@ -36,3 +36,34 @@ prom_start() {
 prom_query() {
 	curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1"
 }
+
+# wait_for_series PROMQL: waits (up to 30 s) until PROMQL returns a result.
+wait_for_series() {
+	local i
+	for i in $(seq 300); do
+		[ "$(prom_query "$1" | jq '.data.result | length')" -gt 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# httpd_serve NAME DIR: starts tally-httpd over DIR on a free 127.0.0.1
+# port; writes its pid and port to BATS_FILE_TMPDIR/NAME.pid and NAME.port
+# and its stderr to NAME.err; waits (up to 10 s) for the port.
+httpd_serve() {
+	"$TALLY_BUILD/bin/tally-httpd" --listen 127.0.0.1:0 --dir "$2" \
+		--port-file "$BATS_FILE_TMPDIR/$1.port" 2>"$BATS_FILE_TMPDIR/$1.err" 3>&- &
+	echo $! >"$BATS_FILE_TMPDIR/$1.pid"
+	wait_for_file "$BATS_FILE_TMPDIR/$1.port"
+}
+
+# stop_recorded NAME...: ends each process whose pid BATS_FILE_TMPDIR/NAME.pid
+# holds (only processes the test started).
+stop_recorded() {
+	local f
+	for f in "$@"; do
+		if [ -s "$BATS_FILE_TMPDIR/$f.pid" ]; then
+			kill "$(cat "$BATS_FILE_TMPDIR/$f.pid")" 2>/dev/null || true
+		fi
+	done
+}

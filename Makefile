@@ -122,7 +122,7 @@ $(BUILD)/test/libtally.a: $(TEST_LIB_OBJ)
 
 # A unit test may #include the .c file it tests (to reach static functions);
 # the archive then supplies only what the test does not define itself.
-$(BUILD)/test/test_%: tests/c/test_%.c $(BUILD)/test/libtally.a $(LIB_HDR) $(wildcard bin/*.c lib/c/*.c)
+$(BUILD)/test/test_%: tests/c/test_%.c tests/c/check.h $(BUILD)/test/libtally.a $(LIB_HDR) $(wildcard bin/*.c lib/c/*.c)
 	@mkdir -p $(@D)
 	$(CC) $(STD) $(WARN) -Wno-missing-prototypes $(SAN_FLAGS) -Ilib/c -Ibin -o $@ $< $(BUILD)/test/libtally.a -lm
 

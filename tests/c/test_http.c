@@ -5,27 +5,8 @@
 #include "../../bin/tally-httpd.c"
 #undef main
 
-#include <stdarg.h>
 
-static int passed, failed;
-
-/* Records one check; prints a line for a failure. */
-static void check(int ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL test_http.c:%d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
-#define CHECK(cond, ...) check((cond) != 0, __LINE__, __VA_ARGS__)
+#include "check.h"
 
 /* Parses the NUL-terminated s. */
 static int parse(const char *s, struct http_request *req)
@@ -596,6 +577,5 @@ int main(void)
 	test_auth();
 	test_headers();
 	test_formatting();
-	printf("test_http: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("test_http");
 }

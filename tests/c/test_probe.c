@@ -7,12 +7,7 @@
 
 #include "../../lib/c/probe.c"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do { \
-	if (cond) passed++; \
-	else { failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } \
-} while (0)
+#include "check.h"
 
 /* Opens a listening socket on 127.0.0.1:0; sets *port. */
 static int listener(int *port)
@@ -146,6 +141,5 @@ int main(void)
 {
 	test_parse();
 	test_live();
-	printf("test_probe: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("test_probe");
 }

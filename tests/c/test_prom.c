@@ -14,19 +14,7 @@
 #include "../../lib/c/prom.c"
 #include "../../lib/c/atomic.c"
 
-static int passed, failed;
-
-/* Counts a check; prints the failed one with its line. */
-#define CHECK(cond, ...) do { \
-	if (cond) { \
-		passed++; \
-	} else { \
-		failed++; \
-		printf("FAIL line %d: ", __LINE__); \
-		printf(__VA_ARGS__); \
-		printf("\n"); \
-	} \
-} while (0)
+#include "check.h"
 
 /* Returns 1 when a and b have the same bits. */
 static int same_bits(double a, double b)
@@ -713,6 +701,5 @@ int main(void)
 	test_fast_paths();
 	test_histogram_check();
 	test_atomic_locked();
-	printf("test_prom: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("test_prom");
 }

@@ -3,29 +3,10 @@
  * checked by the real gzip -d). */
 #include "../../lib/c/textfile.c"
 
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
 
-static int passed, failed;
-
-/* Records one check; prints a line for a failure. */
-static void check(int ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL test_textfile.c:%d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
-#define CHECK(cond, ...) check((cond) != 0, __LINE__, __VA_ARGS__)
+#include "check.h"
 
 static const struct tf_reserved res[] = {
 	{ "builtin_total", PROM_COUNTER },
@@ -463,6 +444,5 @@ int main(void)
 	test_refresh();
 	test_refresh_dirs();
 	test_gzip();
-	printf("test_textfile: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("test_textfile");
 }

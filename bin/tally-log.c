@@ -47,6 +47,8 @@
 /* Length of the --result line, newline included: "STATUS MS WARNINGS"
  * padded with spaces. */
 #define RESULT_LEN 64
+/* Most -o files of one MESSAGE event (each gets the same line). */
+#define TALLY_LOG_MAX_OUT 4
 
 static const char usage_text[] =
 "usage: tally-log [options] MESSAGE\n"
@@ -71,16 +73,22 @@ static const char usage_text[] =
 "  --num K=N             number field K; N must be an RFC 8259 number\n"
 "  --bool K=true|false   boolean field K\n"
 "  --meta K=V            string K of the \"metadata\" object (repeatable)\n"
-"  -o FILE               append the JSON to FILE (created with mode 0644)\n"
+"  -o FILE               append the JSON to FILE (created with mode 0644);\n"
+"                        a MESSAGE may go to up to 4 files (repeat -o)\n"
 "  --console             also print \"[HH:MM:SS] LEVEL message\" on stderr\n"
 "  --text-log FILE       also append \"[HH:MM:SS] LEVEL message\" to FILE\n"
+"  --text-level L        the console and text-log line's level (default --level)\n"
+"  --text-message M      the console and text-log line's message (default MESSAGE)\n"
+"  --quiet-write-errors  do not report a failed write of a log file on stderr\n"
+"                        (the exit status and --result still tell)\n"
 "  --stream              one event per line of stdin\n"
 "  --tee                 with --stream and -o: copy stdin to stdout\n"
 "  --run                 run COMMAND: output to stdout, --text-log and events\n"
 "  --command DESC        with --run: the description (field \"command\")\n"
 "  --status-file FILE    with --run: read the output from stdin, then the\n"
 "                        exit status from FILE\n"
-"  --result FILE         with --run: write \"STATUS DURATION_MS WARNINGS\" to FILE\n"
+"  --result FILE         with --run: write \"STATUS DURATION_MS WARNINGS\n"
+"                        WRITE_FAILED\" to FILE\n"
 "  --record FILE         with --run: append one tab-separated line to FILE\n"
 "  --traceparent TP      the W3C trace context in effect (default: $TRACEPARENT);\n"
 "                        events get its trace_id and span_id\n"
@@ -89,8 +97,9 @@ static const char usage_text[] =
 "                        one OTLP/JSON line; the command runs with TRACEPARENT\n"
 "                        set to its span, and its events carry that span's ids\n"
 "  --clock               print the wall clock in milliseconds since the Unix\n"
-"                        epoch and a newline, and exit (a static clock for\n"
-"                        shell scripts, cheaper than date +%s%N)\n"
+"                        epoch and a newline (a static clock for shell\n"
+"                        scripts, cheaper than date +%s%N); alone: and exit;\n"
+"                        with a MESSAGE: then write the event (never to stdout)\n"
 "  --help                print this text and exit\n"
 "  --                    end of options (for a MESSAGE that starts with -)\n"
 "\n"
@@ -100,6 +109,8 @@ static const char usage_text[] =
 "Environment: BUILD_CORRELATION_ID, TRACEPARENT (W3C Trace Context),\n"
 "TALLY_REDACT, NO_COLOR; with --trace-file: OTEL_SERVICE_NAME,\n"
 "OTEL_RESOURCE_ATTRIBUTES.\n"
+"A failed write is reported once per process (the first); the other\n"
+"destinations are still written.\n"
 "Exit status: 0 ok, 1 a --num or --bool value refused, 100 usage error,\n"
 "111 a system call failed; --run: the command's status (126, 127,\n"
 "128+signal as a shell reports them).\n";
@@ -136,7 +147,11 @@ struct opts {
 	const char *stage;
 	const char *correlation_id;
 	const char *out_path;
+	const char *outs[TALLY_LOG_MAX_OUT]; /* every -o, out_path the first */
+	size_t nouts;
 	const char *message;
+	const char *text_level;   /* --text-level, else level */
+	const char *text_message; /* --text-message, else message */
 	const char *text_log;
 	const char *command;
 	const char *status_file;
@@ -150,6 +165,7 @@ struct opts {
 	int console;
 	int run;
 	int redact;
+	int clock;
 	struct kv fields[TALLY_LOG_MAX_FIELDS];
 	size_t nfields;
 	size_t nfield_opts;
@@ -310,7 +326,21 @@ static void add_pair(struct opts *o, const char *opt, const char *arg,
 	o->nfields = kv_set(o->fields, o->nfields, &p);
 }
 
-/* Parses the command line into *o; dies on every usage error. */
+/* Set by --quiet-write-errors: failed writes of log files are not
+ * reported (the exit status and --result still tell). */
+static int write_errors_quiet;
+/* A write of a log file failed (only the first is reported). */
+static int write_failed;
+
+/* Reports the failure (errno) to write file, unless one was reported
+ * already or --quiet-write-errors; remembers it for the exit status. */
+static void write_failure(const char *what, const char *file)
+{
+	if (!write_failed && !write_errors_quiet)
+		warn_sys("unable to %s %s", what, file);
+	write_failed = 1;
+}
+
 /* Prints CLOCK_REALTIME as whole milliseconds since the epoch and a
  * newline on stdout; dies with status 111 when it cannot. */
 static void print_clock(void)
@@ -327,6 +357,7 @@ static void print_clock(void)
 		die_sys(EXIT_SYS, "unable to write to stdout");
 }
 
+/* Parses the command line into *o; dies on every usage error. */
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	const char *v;
@@ -349,8 +380,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			continue;
 		}
 		if (strcmp(a, "--clock") == 0) {
-			print_clock();
-			exit(EXIT_OK);
+			o->clock = 1;
+		} else if (strcmp(a, "--quiet-write-errors") == 0) {
+			write_errors_quiet = 1;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			if (write_all(1, usage_text, sizeof usage_text - 1) < 0)
 				die_sys(EXIT_SYS, "unable to write to stdout");
@@ -365,6 +397,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->run = 1;
 		} else if ((v = opt_value(argv, argc, &i, "--text-log"))) {
 			o->text_log = v;
+		} else if ((v = opt_value(argv, argc, &i, "--text-message"))) {
+			o->text_message = v;
+		} else if ((v = opt_value(argv, argc, &i, "--text-level"))) {
+			if (!(o->text_level = parse_level(v)))
+				usage("--text-level %s: expected DEBUG, INFO, WARN, ERROR or FATAL", v);
 		} else if ((v = opt_value(argv, argc, &i, "--command"))) {
 			o->command = v;
 		} else if ((v = opt_value(argv, argc, &i, "--status-file"))) {
@@ -397,7 +434,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		} else if ((v = opt_value(argv, argc, &i, "--meta"))) {
 			add_pair(o, "--meta", v, KV_STRING, 1);
 		} else if ((v = opt_value(argv, argc, &i, "-o"))) {
-			o->out_path = v;
+			if (!*v)
+				usage("-o needs a file name");
+			if (o->nouts == TALLY_LOG_MAX_OUT)
+				usage("more than %d -o files", TALLY_LOG_MAX_OUT);
+			o->outs[o->nouts++] = v;
+			o->out_path = o->outs[0];
 		} else {
 			usage("unknown option %s", a);
 		}
@@ -407,6 +449,20 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		usage("-o, --text-log and --trace-file need a file name");
 	if (!o->traceparent)
 		o->traceparent = getenv("TRACEPARENT");
+	if (o->clock && argc == 2) {
+		print_clock();
+		exit(EXIT_OK);
+	}
+	if (o->nouts > 1 && (o->run || o->stream))
+		usage("--run and --stream write one -o file");
+	if (o->clock && (o->run || o->stream))
+		usage("--clock goes alone or with a MESSAGE");
+	if (o->clock && !o->nouts && !o->console && !o->text_log)
+		usage("--clock with a MESSAGE needs -o, --console or --text-log: the clock has stdout");
+	if ((o->text_message || o->text_level) && !o->console && !o->text_log)
+		usage("--text-message and --text-level need --console or --text-log");
+	if (!o->text_level)
+		o->text_level = o->level;
 	if (o->run) {
 		if (npos)
 			usage("--run takes no MESSAGE: the command follows --");
@@ -602,7 +658,7 @@ static void cmd_span_write(const struct opts *o, int status, long long ms,
 	if (nres < 0 || trace_put_line(&line, res, (size_t)nres, TRACE_SCOPE_NAME, NULL, &sp, 1) < 0)
 		die_sys(EXIT_SYS, "unable to allocate memory");
 	if (trace_append(o->trace_file, line.p, line.len) < 0)
-		warn_sys("unable to append the command's span to %s", o->trace_file);
+		write_failure("append the command's span to", o->trace_file);
 	buf_free(&store);
 	buf_free(&text);
 	buf_free(&line);
@@ -817,7 +873,7 @@ static int human_open(struct human *h, const struct opts *o)
 	h->text_name = o->text_log;
 	h->text_fd = open(o->text_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (h->text_fd < 0) {
-		warn_sys("unable to open %s", o->text_log);
+		write_failure("open", o->text_log);
 		h->failed = 1;
 		return -1;
 	}
@@ -830,7 +886,7 @@ static void human_text(struct human *h, const char *p, size_t n)
 	if (h->text_fd < 0 || !n)
 		return;
 	if (write_all(h->text_fd, p, n) < 0) {
-		warn_sys("unable to write to %s", h->text_name);
+		write_failure("write to", h->text_name);
 		close(h->text_fd);
 		h->text_fd = -1;
 		h->failed = 1;
@@ -954,14 +1010,15 @@ struct stream {
 	char last;                 /* the last byte copied, '\n' before any */
 };
 
-/* Writes the pending events; on failure warns once and drops events from
- * then on (so the command feeding stdin is never blocked or killed). */
+/* Writes the pending events (whole lines, see append_lines); on failure
+ * reports it and drops events from then on (so the command feeding stdin
+ * is never blocked or killed). */
 static void stream_flush(struct stream *s)
 {
 	if (!s->out.len)
 		return;
-	if (!s->out_failed && write_all(s->out_fd, s->out.p, s->out.len) < 0) {
-		warn_sys("unable to write to %s", s->out_name);
+	if (!s->out_failed && append_lines(s->out_fd, s->out.p, s->out.len) < 0) {
+		write_failure("write to", s->out_name);
 		s->out_failed = 1;
 	}
 	buf_reset(&s->out);
@@ -1205,13 +1262,36 @@ static int write_file(const char *file, const char *text, size_t n, int append)
 	int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0), 0644);
 
 	if (fd < 0 || write_all(fd, text, n) < 0) {
-		warn_sys("unable to write to %s", file);
+		write_failure("write to", file);
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	if (close(fd) < 0) {
-		warn_sys("unable to close %s", file);
+		write_failure("close", file);
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends the event line[0..n) to file (created 0644) with append_lines:
+ * one write() of the whole line, so concurrent appenders never interleave
+ * within a line. Reports a failure and returns -1; else 0. */
+static int append_file(const char *file, const char *line, size_t n)
+{
+	int fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0) {
+		write_failure("open", file);
+		return -1;
+	}
+	if (append_lines(fd, line, n) < 0) {
+		write_failure("write to", file);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		write_failure("close", file);
 		return -1;
 	}
 	return 0;
@@ -1349,9 +1429,10 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 	if (o->result) {
 		/* RESULT_LEN bytes, space-padded, so each write covers the last. */
 		memset(result, ' ', sizeof result);
-		i = cspan.on ? snprintf(result, sizeof result, "%d %lld %lu %s", status, ms,
-			s.warnings, cspan.self.span_id) :
-			snprintf(result, sizeof result, "%d %lld %lu", status, ms, s.warnings);
+		i = cspan.on ? snprintf(result, sizeof result, "%d %lld %lu %d %s", status, ms,
+			s.warnings, write_failed, cspan.self.span_id) :
+			snprintf(result, sizeof result, "%d %lld %lu %d", status, ms, s.warnings,
+			write_failed);
 		if (i >= 0 && i < RESULT_LEN)
 			result[i] = ' ';
 		result[RESULT_LEN - 1] = '\n';
@@ -1377,8 +1458,8 @@ int main(int argc, char **argv)
 	struct human h;
 	struct ts_cache clock = { 0, 0, "", 0 };
 	struct buf line = { 0, 0, 0 }, scratch = { 0, 0, 0 };
-	const char *out_name = "stdout";
-	size_t n, cut;
+	const char *out_name = "stdout", *text_msg;
+	size_t n, cut, k;
 	int fd = -1, status = EXIT_OK;
 
 	die_prog = "tally-log";
@@ -1387,13 +1468,17 @@ int main(int argc, char **argv)
 	build_template(&t, &o);
 	/* A closed reader is a write error (exit 111), not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
-	if (o.out_path) {
-		fd = open(o.out_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0 && !o.run)
+	if (o.clock)
+		print_clock();
+	if (o.out_path && (o.run || o.stream)) {
+		fd = open(o.out_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0 && o.stream)
 			die_sys(EXIT_SYS, "unable to open %s", o.out_path);
 		if (fd < 0)
-			warn_sys("unable to open %s", o.out_path);
+			write_failure("open", o.out_path);
 		out_name = o.out_path;
+	} else if (o.out_path) {
+		fd = -2; /* each -o is opened below */
 	} else if (!o.console && !o.text_log && !o.run) {
 		fd = 1;
 	}
@@ -1407,18 +1492,20 @@ int main(int argc, char **argv)
 	} else {
 		n = strlen(o.message);
 		cut = json_utf8_cut(o.message, n, TALLY_LOG_MAX_MESSAGE);
-		if (fd >= 0) {
-			if (put_event(&line, &t, &clock, o.level, o.message, cut, cut < n,
-			    &scratch) < 0)
-				die_sys(EXIT_SYS, "unable to allocate memory");
-			/* One write() for the whole line: concurrent appenders to
-			 * the same file never interleave within a line. */
-			if (write_all(fd, line.p, line.len) < 0)
-				die_sys(EXIT_SYS, "unable to write to %s", out_name);
-		}
+		if (fd != -1 && put_event(&line, &t, &clock, o.level, o.message, cut,
+		    cut < n, &scratch) < 0)
+			die_sys(EXIT_SYS, "unable to allocate memory");
+		if (fd == 1 && write_all(1, line.p, line.len) < 0)
+			die_sys(EXIT_SYS, "unable to write to stdout");
+		for (k = 0; k < o.nouts; k++)
+			if (append_file(o.outs[k], line.p, line.len) < 0)
+				status = EXIT_SYS;
 		if (o.console || o.text_log) {
+			text_msg = o.text_message ? o.text_message : o.message;
+			n = strlen(text_msg);
 			human_open(&h, &o);
-			human_line(&h, o.level, o.message, cut);
+			human_line(&h, o.text_level, text_msg,
+				json_utf8_cut(text_msg, n, TALLY_LOG_MAX_MESSAGE));
 			if (h.failed)
 				status = EXIT_SYS;
 			human_close(&h);
@@ -1426,8 +1513,10 @@ int main(int argc, char **argv)
 		buf_free(&line);
 		buf_free(&scratch);
 	}
-	if (o.out_path && fd >= 0 && close(fd) < 0 && !o.run)
+	if (o.out_path && fd >= 0 && close(fd) < 0 && o.stream)
 		die_sys(EXIT_SYS, "unable to close %s", o.out_path);
+	if (write_failed && !o.run && status == EXIT_OK)
+		status = EXIT_SYS;
 	buf_free(&t.head);
 	buf_free(&t.tail);
 	buf_free(&tmpl_scratch);

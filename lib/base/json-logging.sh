@@ -71,20 +71,6 @@ _tally_json_target() {
 	_tally_jfile="$_tally_jfile/${_tally_feature:-build}.jsonl"
 }
 
-# _tally_json_feature_end STATUS DURATION_MS: the feature's closing event,
-# in its JSON log and in build-summary.jsonl. Called by log_feature_end.
-_tally_json_feature_end() {
-	local level=INFO
-	_tally_json_on || return 0
-	[ "$1" = success ] || level=ERROR
-	set -- --stage end --field status="$1" --num duration_ms="$2" \
-		--num command_count="$_tally_feature_commands" \
-		--num error_count="$_tally_feature_errors" \
-		--num warning_count="$_tally_feature_warnings"
-	_tally_emit j "$level" "Feature $_tally_feature finished" "$@"
-	_tally_emit s "$level" "Feature $_tally_feature finished" "$@"
-}
-
 # Usage: log_json <level> <message> [key=value...]
 # Writes one JSON event (level DEBUG|INFO|WARN|ERROR|FATAL) with the build's
 # correlation id and the open feature, the key=value pairs in "metadata"

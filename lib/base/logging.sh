@@ -41,6 +41,9 @@ _tally_feature_start_ms=0
 _tally_feature_commands=0
 _tally_feature_errors=0
 _tally_feature_warnings=0
+# Set after a failed write of a log file (reported once), cleared by the
+# next write that succeeds: later calls pass --quiet-write-errors.
+_tally_wquiet=
 # The tally-log found, and the TALLY_HOME and PATH it was looked up for.
 _tally_tlog=
 _tally_tlog_key=
@@ -204,49 +207,69 @@ _tally_json() {
 # _tally_emit SINKS LEVEL MESSAGE [tally-log options...]: writes one log
 # line: with c in SINKS to the console (stderr) and the open feature's text
 # log as "[HH:MM:SS] LEVEL message", with j in SINKS as a JSON event in the
-# feature's JSON log when JSON logging is on (s: in build-summary.jsonl).
-# One tally-log process; awk without it.
+# feature's JSON log when JSON logging is on, with s in build-summary.jsonl
+# too; with t in SINKS sets _tally_ms to the wall clock in milliseconds as
+# the line is written. The options --text-message M and --text-level L give
+# the console and text-log line words and a level of its own. One tally-log
+# process (awk without it). A failed write is reported by the first call
+# that meets it; later calls pass --quiet-write-errors until one succeeds
+# (_tally_wquiet).
 _tally_emit() {
-	local sinks="$1" level="$2" msg="$3" console=''
+	local sinks="$1" level="$2" msg="$3" console='' sfile='' rc=0
 	shift 3
 	_tally_tfile=
 	_tally_jfile=
 	case $sinks in *c*) console=1 && _tally_text ;; esac
-	case $sinks in
-	*j*) _tally_json ;;
-	*s*) _tally_json && [ -n "$_tally_jfile" ] && _tally_jfile="${_tally_jfile%/*}/build-summary.jsonl" ;;
-	esac
-	[ -n "$console$_tally_jfile" ] || return 0
+	case $sinks in *[js]*) _tally_json ;; esac
+	case $sinks in *s*) [ -z "$_tally_jfile" ] || sfile="${_tally_jfile%/*}/build-summary.jsonl" ;; esac
+	case $sinks in *j*) ;; *) _tally_jfile=$sfile sfile= ;; esac
+	case $sinks in *t*) ;; *) [ -n "$console$_tally_jfile" ] || return 0 ;; esac
 	_tally_trace_cur=
 	[ -z "$_tally_jfile" ] || _tally_trace_ctx
 	_tally_tool
-	if [ -n "$_tally_tlog" ]; then
-		"$_tally_tlog" --level "$level" ${console:+--console} \
+	if [ -n "$_tally_tlog" ] && [ -n "$console$_tally_jfile" ]; then
+		set -- ${_tally_wquiet:+--quiet-write-errors} --level "$level" ${console:+--console} \
 			${_tally_trace_cur:+--traceparent "$_tally_trace_cur"} \
 			${_tally_tfile:+--text-log "$_tally_tfile"} \
 			${_tally_jfile:+-o "$_tally_jfile" --correlation-id "$_tally_cid"} \
+			${sfile:+-o "$sfile"} \
 			${_tally_feature:+--feature "$_tally_feature"} \
 			${_tally_feature_version:+--version "$_tally_feature_version"} \
-			"$@" -- "$msg" || :
+			"$@" -- "$msg"
+		case $sinks in
+		*t*)
+			_tally_ms=$("$_tally_tlog" --clock "$@") && rc=0 || rc=$?
+			case $_tally_ms in '' | *[!0-9]*) _tally_now_ms ;; esac
+			;;
+		*) "$_tally_tlog" "$@" && rc=0 || rc=$? ;;
+		esac
+		case $rc in 0) _tally_wquiet= ;; 111) _tally_wquiet=1 ;; esac
 		return 0
 	fi
 	_tally_now_ms
+	[ -n "$console$_tally_jfile" ] || return 0
 	_tally_awk_opts "$@"
-	_tally_a_mode=event _tally_a_level=$level _tally_a_msg=$msg
+	_tally_a_mode=event _tally_a_level=$level _tally_a_msg=$msg _tally_a_json2=$sfile
 	_tally_a_ms=$_tally_ms _tally_a_console=$console
 	_tally_awk </dev/null || :
 	return 0
 }
 
-# _tally_awk_opts [tally-log options...]: turns --stage, --field, --num
-# and --meta options into the _tally_a_* lists the awk program reads.
+# _tally_awk_opts [tally-log options...]: turns --stage, --field, --num,
+# --meta, --text-message and --text-level options into the _tally_a_*
+# values the awk program reads (and clears _tally_a_json2).
 _tally_awk_opts() {
 	_tally_a_stage=
 	_tally_a_fields=
 	_tally_a_meta=
+	_tally_a_hmsg=
+	_tally_a_hlevel=
+	_tally_a_json2=
 	while [ $# -gt 1 ]; do
 		case $1 in
 		--stage) _tally_a_stage=$2 ;;
+		--text-message) _tally_a_hmsg=$2 ;;
+		--text-level) _tally_a_hlevel=$2 ;;
 		--field) _tally_a_fields="${_tally_a_fields}s $2
 " ;;
 		--num) _tally_a_fields="${_tally_a_fields}n $2
@@ -270,7 +293,8 @@ _tally_awk() {
 		_TALLY_A_CONSOLE=${_tally_a_console-} _TALLY_A_DESC=${_tally_a_desc-} \
 		_TALLY_A_ARGV=${_tally_a_argv-} _TALLY_A_RESULT=${_tally_a_result-} \
 		_TALLY_A_STATUS=${_tally_a_status-0} _TALLY_A_DUR=${_tally_a_dur-0} \
-		_TALLY_A_WARN=${_tally_a_warn-0} \
+		_TALLY_A_WARN=${_tally_a_warn-0} _TALLY_A_HMSG=${_tally_a_hmsg-} \
+		_TALLY_A_HLEVEL=${_tally_a_hlevel-} _TALLY_A_JSON2=${_tally_a_json2-} \
 		_TALLY_A_JSON=$_tally_jfile _TALLY_A_TEXT=$_tally_tfile \
 		_TALLY_A_CID=$_tally_cid _TALLY_A_FEATURE=$_tally_feature \
 		_TALLY_A_VERSION=$_tally_feature_version _TALLY_A_STAGE=${_tally_a_stage-} \
@@ -513,8 +537,11 @@ BEGIN {
 	CONSOLE = ENVIRON["_TALLY_A_CONSOLE"] == 1; COLOUR = ENVIRON["_TALLY_A_COLOUR"] == 1
 	HMS = ENVIRON["_TALLY_A_HMS"]; DESC = ENVIRON["_TALLY_A_DESC"]; HEAD = head()
 	if (MODE == "event") {
-		human(ENVIRON["_TALLY_A_LEVEL"], ENVIRON["_TALLY_A_MSG"])
-		json(event(ENVIRON["_TALLY_A_MS"], ENVIRON["_TALLY_A_LEVEL"], ENVIRON["_TALLY_A_MSG"], tail("")))
+		human(ENVIRON["_TALLY_A_HLEVEL"] != "" ? ENVIRON["_TALLY_A_HLEVEL"] : ENVIRON["_TALLY_A_LEVEL"],
+			ENVIRON["_TALLY_A_HMSG"] != "" ? ENVIRON["_TALLY_A_HMSG"] : ENVIRON["_TALLY_A_MSG"])
+		line = event(ENVIRON["_TALLY_A_MS"], ENVIRON["_TALLY_A_LEVEL"], ENVIRON["_TALLY_A_MSG"], tail(""))
+		json(line)
+		if (JFILE != "" && ENVIRON["_TALLY_A_JSON2"] != "") print line >> ENVIRON["_TALLY_A_JSON2"]
 		exit
 	}
 	if (MODE == "record") {
@@ -612,16 +639,16 @@ log_feature_start() {
 	_tally_feature_commands=0
 	_tally_feature_errors=0
 	_tally_feature_warnings=0
-	_tally_now_ms
-	_tally_feature_start_ms=$_tally_ms
 	_tally_trace_feature=
 	if _tally_trace_on && _tally_trace_begin; then
 		_tally_trace_feature=$_tally_trace_new
 		_tally_trace_fstart=$_tally_trace_now
 	fi
 	{ true >>"$dir/$name.log"; } 2>/dev/null || :
-	_tally_emit c INFO "Feature $name${2:+ $2} started"
-	_tally_emit j INFO "Feature $name started" --stage start
+	# One tally-log: console, text log, JSON event, and the start time.
+	_tally_emit cjt INFO "Feature $name started" --stage start \
+		--text-message "Feature $name${2:+ $2} started"
+	_tally_feature_start_ms=$_tally_ms
 	return 0
 }
 
@@ -631,7 +658,8 @@ log_feature_start() {
 _tally_run() {
 	local desc="$1" sfile="$2"
 	shift 2
-	"$_tally_tlog" --run --console ${sfile:+--status-file "$sfile"} \
+	"$_tally_tlog" --run --console ${_tally_wquiet:+--quiet-write-errors} \
+		${sfile:+--status-file "$sfile"} \
 		${_tally_tfile:+--text-log "$_tally_tfile"} \
 		${_tally_res:+--result "$_tally_res"} ${_tally_rec:+--record "$_tally_rec"} \
 		${_tally_jfile:+-o "$_tally_jfile" --correlation-id "$_tally_cid"} \
@@ -656,7 +684,7 @@ _tally_run() {
 # Globals: reads BUILD_LOG_DIR, ENABLE_JSON_LOGGING; counts in the feature.
 # Example: log_command "Installing Python" apt-get install -y python3
 log_command() {
-	local desc="${1-}" rc=0 dur=0 warn=0 sfile='' path='' r1='' start='' scratch='' span='' tid=''
+	local desc="${1-}" rc=0 dur=0 warn=0 wfail=0 sfile='' path='' r1='' start='' scratch='' span='' tid=''
 	if [ $# -lt 2 ]; then
 		_tally_emit c ERROR "log_command: usage: log_command <description> <command> [args...]"
 		return 100
@@ -706,10 +734,13 @@ log_command() {
 			fi
 			;;
 		esac
-		if [ -z "$_tally_res" ] || ! { read -r r1 dur warn span <"$_tally_res"; } 2>/dev/null ||
+		# "STATUS DURATION_MS WARNINGS WRITE_FAILED [SPAN_ID]"; a result
+		# that cannot be read back is a failed write too.
+		if [ -z "$_tally_res" ] || ! { read -r r1 dur warn wfail span <"$_tally_res"; } 2>/dev/null ||
 			[ "$r1" != "$rc" ]; then
-			dur=0 warn=0 span=
+			dur=0 warn=0 span='' wfail=1
 		fi
+		case $wfail in 0) _tally_wquiet= ;; *) _tally_wquiet=1 ;; esac
 	else
 		# The awk fallback: the status travels on fd 3 through the command
 		# substitution; fd 4 is the caller's stdout. No PIPESTATUS.
@@ -761,7 +792,7 @@ log_command() {
 # (when those libraries are loaded). Returns 0, or 1 when no feature is open.
 # Example: log_feature_start jq 1.7 && log_command "Install jq" true && log_feature_end
 log_feature_end() {
-	local name="$_tally_feature" dur='' status=success
+	local name="$_tally_feature" dur='' status=success level=INFO
 	if [ -z "$name" ]; then
 		_tally_emit c WARN "log_feature_end: no feature is open"
 		return 1
@@ -769,10 +800,11 @@ log_feature_end() {
 	_tally_now_ms
 	dur=$((_tally_ms - _tally_feature_start_ms))
 	_tally_seconds "$dur"
-	[ "$_tally_feature_errors" -eq 0 ] || status=failure
+	[ "$_tally_feature_errors" -eq 0 ] || status=failure level=ERROR
 	printf '%s: %s errors, %s warnings (%ss)\n' "$name" "$_tally_feature_errors" \
 		"$_tally_feature_warnings" "$_tally_secs" \
 		2>/dev/null >>"${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log" ||
+		[ -n "$_tally_wquiet" ] ||
 		_tally_emit c WARN "unable to write ${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log"
 	_tally_state
 	if [ -n "$_tally_sdir" ]; then
@@ -785,9 +817,17 @@ log_feature_end() {
 	if [ -e "$1" ] || [ -e "$2" ]; then
 		rm -f "$1" "$2" 2>/dev/null || :
 	fi
-	_tally_emit c INFO "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)"
-	if command -v _tally_json_feature_end >/dev/null 2>&1; then
-		_tally_json_feature_end "$status" "$dur"
+	# One tally-log: the console and text-log line, and with JSON logging
+	# the closing event in the feature's JSON log and build-summary.jsonl.
+	set -- "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)"
+	if command -v _tally_json_on >/dev/null 2>&1 && _tally_json_on; then
+		_tally_emit cjs "$level" "Feature $name finished" --text-level INFO --text-message "$1" \
+			--stage end --field status="$status" --num duration_ms="$dur" \
+			--num command_count="$_tally_feature_commands" \
+			--num error_count="$_tally_feature_errors" \
+			--num warning_count="$_tally_feature_warnings"
+	else
+		_tally_emit c INFO "$1"
 	fi
 	if command -v _tally_metrics_feature_end >/dev/null 2>&1; then
 		_tally_metrics_feature_end "$name" "$status" "$_tally_secs_ms" \

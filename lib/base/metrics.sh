@@ -34,6 +34,9 @@ _tally_help_cmd_duration="Duration of each command run through log_command, by f
 _tally_help_cmd_total="Commands run through log_command, by feature and outcome"
 _tally_metrics_warned=
 _tally_metrics_base=
+# Set after a batch failed with status 111 (reported once); see
+# _tally_metrics_batch.
+_tally_mquiet=
 
 # _tally_metrics_on: returns 0 unless METRICS_ENABLED says false.
 _tally_metrics_on() {
@@ -198,7 +201,7 @@ metrics_record_feature() {
 $_tally_mpending
 PENDING
 	_tally_mpending=
-	"$_tally_tmetric" batch -f "$_tally_mfile" "$@" \
+	_tally_metrics_batch "$@" \
 		delete --label feature="$feature" --label status="$other" \
 		container_build_duration_seconds ';' \
 		set --type gauge --help-text "Time taken to build container features" \
@@ -215,7 +218,7 @@ PENDING
 		delete container_build_info ';' \
 		set --type gauge --help-text "Build information: correlation id, tally version and base image; always 1" \
 		--label correlation_id="$_tally_mcid" --label version="$_tally_mversion" \
-		--label base_image="$_tally_metrics_base" container_build_info 1 || :
+		--label base_image="$_tally_metrics_base" container_build_info 1
 	return 0
 }
 
@@ -249,12 +252,31 @@ _tally_metrics_command_end() {
 	fi
 	_tally_metrics_file || return 0
 	_tally_metrics_seconds "$ms"
-	"$_tally_tmetric" batch -f "$_tally_mfile" \
+	_tally_metrics_batch \
 		observe --help-text "$_tally_help_cmd_duration" \
 		${tid:+--exemplar trace_id="$tid"} ${sid:+--exemplar span_id="$sid"} \
 		container_build_command_duration_seconds "$_tally_msecs" ';' \
 		inc --type counter --help-text "$_tally_help_cmd_total" \
-		--label status="$status" container_build_commands_total || :
+		--label status="$status" container_build_commands_total
+	return 0
+}
+
+# _tally_metrics_batch UPDATE...: one `tally-metric batch -f _tally_mfile`
+# of the updates. Its messages go to stderr, except that a system failure
+# (status 111: a full disk, a read-only directory) is reported by the first
+# batch that meets it only, until a batch succeeds again
+# (_tally_mquiet). Returns 0.
+_tally_metrics_batch() {
+	local out='' rc=0
+	out=$("$_tally_tmetric" batch -f "$_tally_mfile" "$@" 2>&1) && rc=0 || rc=$?
+	case $rc in
+	0) _tally_mquiet= ;;
+	111)
+		[ -z "$_tally_mquiet" ] || out=
+		_tally_mquiet=1
+		;;
+	esac
+	[ -z "$out" ] || printf '%s\n' "$out" >&2
 	return 0
 }
 

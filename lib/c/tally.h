@@ -70,9 +70,22 @@ void xbuf_putc(struct buf *b, char c);
 
 /* ---- io.c: whole writes ---------------------------------------------- */
 
+/* Longest wait for another appender's lock, in milliseconds; after it
+ * append_lines() writes without the lock (and without the repair). */
+#define APPEND_LOCK_WAIT_MS 2000
+/* How far back append_lines() looks for the end of the last whole line. */
+#define APPEND_REPAIR_MAX (1 << 20)
+
 /* Writes all n bytes to fd, retrying on EINTR and short writes.
  * Returns 0, or -1 with errno set. */
 int write_all(int fd, const void *p, size_t n);
+/* Appends the whole lines p[0..n) to fd (opened with O_APPEND) under an
+ * exclusive flock(2) shared by every appender of the file, so the file
+ * only ever gains whole lines: a last line without its newline (a writer
+ * killed mid-write) is cut off first when it starts with '{' (an event
+ * never completed), else ended with a newline; a failed write (a full
+ * disk) is cut back off. Returns 0, or -1 with errno set. */
+int append_lines(int fd, const void *p, size_t n);
 
 /* ---- per-concern declarations, each file with its contracts ----------- */
 #include "json.h"    /* json.c: JSON string escaping and event lines */

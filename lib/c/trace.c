@@ -414,11 +414,11 @@ int trace_env_resource(struct trace_attr *res, size_t max, struct buf *store,
 
 int trace_append(const char *path, const char *line, size_t n)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644), saved;
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644), saved;
 
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, line, n) < 0) {
+	if (append_lines(fd, line, n) < 0) {
 		saved = errno;
 		close(fd);
 		errno = saved;

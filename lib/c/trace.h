@@ -136,8 +136,9 @@ int trace_put_line(struct buf *b, const struct trace_attr *res, size_t nres,
  * ENOMEM. */
 int trace_env_resource(struct trace_attr *res, size_t max, struct buf *store,
 	char *why, size_t whylen);
-/* Appends line[0..n) to the file at path (created 0644) in one write(2).
- * Returns 0, or -1 with errno set. */
+/* Appends line[0..n) to the file at path (created 0644) with
+ * append_lines(): one write(2), whole lines only. Returns 0, or -1 with
+ * errno set. */
 int trace_append(const char *path, const char *line, size_t n);
 
 /* ---- reading lines back ----------------------------------------------------- */

@@ -74,7 +74,6 @@ fill() {
 }
 
 @test "a full disk is reported once per directory, not on every log call" {
-	skip "known bug: tally-log and tally-metric warn on every write (12 lines naming ENOSPC for one feature of two commands)"
 	fill
 	run --separate-stderr dash build.sh during
 	assert_success

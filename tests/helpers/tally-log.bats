@@ -301,10 +301,78 @@ EOF
 	assert_output "$(seq 1 20 | jq -s -c 'map([., 200, 200])')"
 }
 
+@test "one event goes to every -o file, the text line may have its own words and level, --clock prints the time first" {
+	run --separate-stderr tally-log --clock -o a.jsonl -o b.jsonl --console --text-log t.log \
+		--level ERROR --text-level INFO --text-message "Feature x finished: failure (1.0s)" \
+		--stage end --num duration_ms=1000 -- "Feature x finished"
+	assert_success
+	[[ $output =~ ^[0-9]{13}$ ]] || fail "clock: $output"
+	cmp a.jsonl b.jsonl
+	run jq -c 'del(.timestamp)' a.jsonl
+	assert_output '{"level":"ERROR","stage":"end","message":"Feature x finished","duration_ms":1000}'
+	[[ $(cat t.log) =~ ^\[[0-9]{2}:[0-9]{2}:[0-9]{2}\]\ INFO\ \ Feature\ x\ finished:\ failure\ \(1\.0s\)$ ]] ||
+		fail "text log: $(cat t.log)"
+	assert_equal "$(cat t.log)" "${stderr}"
+	# The clock is the event's time, to the millisecond.
+	run jq -r '.timestamp | sub("\\.[0-9]+Z$"; "Z") | fromdate' a.jsonl
+	clock=$(tally-log --clock)
+	[ $((clock / 1000 - output)) -le 2 ] || fail "event at $output, now $clock"
+	run tally-log --clock -- msg
+	assert_failure 100
+	run tally-log --text-message x msg
+	assert_failure 100
+	run tally-log -o 1 -o 2 -o 3 -o 4 -o 5 msg
+	assert_failure 100
+	run tally-log --stream -o 1 -o 2 </dev/null
+	assert_failure 100
+}
+
+@test "a torn last line left by a killed writer is cut off by the next writer; text that is not an event is kept" {
+	printf '{"a":1}\n{"timestamp":"2026-' >log.jsonl
+	tally-log -o log.jsonl next
+	run jq -r '.message // .a' log.jsonl
+	assert_output "$(printf '1\nnext')"
+	# A torn first and only line goes too.
+	printf '{"timest' >one.jsonl
+	tally-log -o one.jsonl only
+	run jq -r .message one.jsonl
+	assert_output only
+	# A last line that is not an event's start is ended, not removed.
+	printf 'written by someone else' >other.jsonl
+	tally-log -o other.jsonl mine
+	run head -1 other.jsonl
+	assert_output 'written by someone else'
+	run sh -c 'tail -1 other.jsonl | jq -r .message'
+	assert_output mine
+	# --stream repairs before its first write too.
+	printf '{"torn' >s.jsonl
+	printf 'x\ny\n' | tally-log --stream -o s.jsonl
+	run jq -r .message s.jsonl
+	assert_output "$(printf 'x\ny')"
+}
+
+@test "only the first failed write is reported; --quiet-write-errors reports none, and the status still tells" {
+	run --separate-stderr tally-log -o /nonexistent/a -o /nonexistent/b --text-log /nonexistent/c --console msg
+	assert_failure 111
+	# The first failure, then the console line: nothing about b or c.
+	[ "${#stderr_lines[@]}" -eq 2 ] || fail "stderr: $stderr"
+	assert_equal "${stderr_lines[0]}" 'tally-log: warning: unable to open /nonexistent/a: No such file or directory'
+	[[ ${stderr_lines[1]} =~ ^\[[0-9:]{8}\]\ INFO\ \ msg$ ]] || fail "stderr: $stderr"
+	run --separate-stderr tally-log --quiet-write-errors -o /nonexistent/a --console msg
+	assert_failure 111
+	[[ $stderr =~ ^\[[0-9:]{8}\]\ INFO\ \ msg$ ]] || fail "stderr: $stderr"
+	run --separate-stderr tally-log --run --quiet-write-errors -o /nonexistent/a --text-log /nonexistent/b \
+		--result res -- sh -c 'echo out; exit 4'
+	assert_failure 4
+	assert_equal "$(grep -c 'unable to' <<<"$stderr")" 0
+	run cat res
+	[[ $output =~ ^4\ [0-9]+\ 0\ 1\ +$ ]] || fail "result: $output"
+}
+
 @test "a write failure exits 111" {
 	run --separate-stderr tally-log -o /nonexistent/dir/log.jsonl msg
 	assert_failure 111
-	[[ $stderr == "tally-log: fatal: unable to open /nonexistent/dir/log.jsonl: "* ]] || fail "stderr: $stderr"
+	assert_equal "$stderr" "tally-log: warning: unable to open /nonexistent/dir/log.jsonl: No such file or directory"
 	if [ -w /dev/full ]; then
 		run sh -c 'tally-log msg >/dev/full'
 		assert_failure 111
@@ -468,7 +536,7 @@ EOF2
 	# One line of 64 bytes: "STATUS DURATION_MS WARNINGS", space-padded.
 	[ "$(wc -c <res)" -eq 64 ] || fail "result is not 64 bytes"
 	run cat res
-	[[ $output =~ ^3\ [0-9]+\ 1\ +$ ]] || fail "result: $output"
+	[[ $output =~ ^3\ [0-9]+\ 1\ 0\ +$ ]] || fail "result: $output"
 	run cut -f2- rec
 	assert_output $'3\t1\tf\tBuild it'
 }
@@ -490,7 +558,7 @@ EOF2
 	assert_failure 5
 	assert_equal "$output" $'a\nb warn c'
 	run cat res
-	[[ $output =~ ^5\ [0-9]+\ 1\ +$ ]] || fail "result: $output"
+	[[ $output =~ ^5\ [0-9]+\ 1\ 0\ +$ ]] || fail "result: $output"
 	: >status
 	run --separate-stderr sh -c 'echo x | tally-log --run --status-file status -- f'
 	assert_failure 1

@@ -32,7 +32,12 @@
 #define HTTPD_DEFAULT_LOG_DIR "/var/log/container-build"
 #define HTTPD_DEFAULT_PORT "9090"
 
-#define HTTPD_MAX_CONNS 256          /* open connections; more get 503 and close */
+#define HTTPD_MAX_CONNS 256          /* open connections at most (fewer under a low RLIMIT_NOFILE) */
+#define HTTPD_FD_RESERVE 8           /* descriptors kept out of the connection cap: the directory and
+                                      * file a listing opens, /proc files, the build summary, the
+                                      * connection accepted before another is given up for it */
+#define HTTPD_ACCEPT_BATCH 32        /* connections accepted per poll round, at most */
+#define HTTPD_RLIM_BIG (1LL << 30)   /* an RLIMIT_NOFILE above this is taken as no limit */
 #define HTTPD_IDLE_TIMEOUT_MS 10000  /* default: a keep-alive connection may idle this long */
 #define HTTPD_HEAD_TIMEOUT_MS 5000   /* default: a begun request head must be complete; else 408 */
 #define HTTPD_WRITE_TIMEOUT_MS 10000 /* a response write must progress within this; else close */
@@ -42,7 +47,7 @@
 #define HTTPD_MAX_REQUEST_BODY 1024  /* request body bytes tolerated (and discarded); more: 413 */
 #define HTTPD_MAX_BODY (32u << 20)   /* /metrics body bytes; more gives 503 */
 #define HTTPD_POLL_MAX_MS 1000       /* longest poll() sleep: bounds the signal race */
-#define HTTPD_ACCEPT_PAUSE_MS 100    /* no accept() for this long after EMFILE */
+#define HTTPD_ACCEPT_PAUSE_MS 100    /* no accept() for this long when no descriptor is left */
 #define HTTPD_BUF_KEEP 65536         /* a response buffer larger than this is freed */
 #define HTTPD_PROC_REFRESH_MS 1000   /* process metrics are re-read at most this often */
 #define HTTPD_SUMMARY_MAX 65536      /* bytes of the build summary shown at / */
@@ -86,6 +91,7 @@ struct conn {
 	int fd;
 	int close_after;    /* close once the response in out is written */
 	long long deadline; /* CLOCK_MONOTONIC ms after which the deadline acts */
+	unsigned long long round; /* the poll round that accepted it */
 	size_t in_len;
 	size_t out_off;     /* bytes of the whole response written */
 	size_t drained;
@@ -126,12 +132,14 @@ static const struct tf_reserved builtins[] = {
 	{ "tally_httpd_scrapes_total", PROM_COUNTER },
 	{ "tally_httpd_connections", PROM_GAUGE },
 	{ "tally_httpd_connections_refused_total", PROM_COUNTER },
+	{ "tally_httpd_connections_evicted_total", PROM_COUNTER },
+	{ "tally_httpd_connections_limit", PROM_GAUGE },
 	{ "tally_textfile_parses_total", PROM_COUNTER },
 	{ "tally_textfile_rebuilds_total", PROM_COUNTER },
 	{ "tally_textfile_files_skipped", PROM_GAUGE },
 };
 #define NBUILTINS (sizeof builtins / sizeof *builtins)
-#define NBUILTINS_MAX 16
+#define NBUILTINS_MAX 24
 typedef char builtins_fit[NBUILTINS <= NBUILTINS_MAX ? 1 : -1];
 
 /* A gzip rendering of a snapshot's body, built on first use. */
@@ -185,8 +193,13 @@ static int container_start_ok; /* container_start_s and boot_start_ticks known *
 static double container_start_s, container_start_boot_s;
 static unsigned long long requests[NCODES];
 static unsigned long long scrapes[2][2]; /* [openmetrics][gzip] */
-static unsigned long long refused, rebuilds;
+static unsigned long long refused, evicted, rebuilds;
 static size_t nconns;
+static size_t max_conns = HTTPD_MAX_CONNS; /* the cap in effect (init_conn_cap) */
+static unsigned long long rounds; /* poll rounds so far */
+static int spare_fd = -1;       /* held open to be given up for a refusal at EMFILE */
+static int accept_failing;      /* warned that accept() fails for want of descriptors */
+static long long other_fds;     /* descriptors open besides connections (init_conn_cap) */
 
 /* Sets stop_flag; the only thing SIGTERM and SIGINT do. */
 static void on_signal(int sig)
@@ -483,6 +496,23 @@ static void init_container_start(void)
 	container_start_ok = 1;
 }
 
+/* Returns the number of open file descriptors (from /proc/self/fd), or -1
+ * when /proc does not tell. */
+static int count_fds(void)
+{
+	struct dirent *e;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* less the directory's own descriptor */
+}
+
 /* Re-reads this process's metrics when the last read is older than
  * HTTPD_PROC_REFRESH_MS. */
 static void proc_refresh(long long now)
@@ -490,12 +520,10 @@ static void proc_refresh(long long now)
 	char text[HTTPD_PROC_STAT_MAX];
 	unsigned long long ut, st, vs, rss;
 	struct rlimit rl;
-	struct dirent *e;
 	long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
 	static double btime = -1; /* the boot time does not change: read once */
 	double since_boot, bt;
-	DIR *d;
-	int n = 0;
+	int n;
 
 	if (proc.at && now - proc.at < HTTPD_PROC_REFRESH_MS)
 		return;
@@ -513,14 +541,10 @@ static void proc_refresh(long long now)
 	proc.vsize = (double)vs;
 	proc.rss = (double)rss * (double)page;
 	proc.start = bt + since_boot;
-	d = opendir("/proc/self/fd");
-	if (!d)
+	n = count_fds();
+	if (n < 0)
 		return;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	proc.fds = n - 1; /* less the directory's own descriptor */
+	proc.fds = n;
 	proc.max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
 		? (double)rl.rlim_cur : -1;
 	proc.ok = 1;
@@ -541,7 +565,9 @@ static const char *const builtin_help[NBUILTINS] = {
 	"HTTP requests answered by tally-httpd, by status code.",
 	"/metrics responses served, by format and content encoding.",
 	"Client connections open now.",
-	"Connections refused with 503 because HTTPD_MAX_CONNS were open.",
+	"Connections refused with 503: every connection was busy sending a response, or no descriptor was left.",
+	"Connections closed to make room for a new one (lingering, idle, then slow request heads first).",
+	"Most client connections open at once: HTTPD_MAX_CONNS, or fewer under a low RLIMIT_NOFILE.",
 	"*.prom files parsed since start; unchanged files are not parsed again.",
 	"Rebuilds of the merged metrics after a *.prom file changed.",
 	"*.prom files left out because the directory holds more than TF_MAX_FILES.",
@@ -682,9 +708,11 @@ static int put_builtins(struct buf *b, int om)
 				return -1;
 	if (put_sample_u(b, om, 10, 1, "", nconns) < 0 ||
 	    put_sample_u(b, om, 11, 1, "", refused) < 0 ||
-	    put_sample_u(b, om, 12, 1, "", tf.parses) < 0 ||
-	    put_sample_u(b, om, 13, 1, "", rebuilds) < 0 ||
-	    put_sample_u(b, om, 14, 1, "", tf.skipped) < 0)
+	    put_sample_u(b, om, 12, 1, "", evicted) < 0 ||
+	    put_sample_u(b, om, 13, 1, "", max_conns) < 0 ||
+	    put_sample_u(b, om, 14, 1, "", tf.parses) < 0 ||
+	    put_sample_u(b, om, 15, 1, "", rebuilds) < 0 ||
+	    put_sample_u(b, om, 16, 1, "", tf.skipped) < 0)
 		return -1;
 	return 0;
 }
@@ -1503,42 +1531,212 @@ static void conn_expire(struct conn *c)
 	conn_close(c);
 }
 
-/* Accepts every pending connection. Returns 0, or -1 when out of file
- * descriptors (the caller pauses accepting). */
-static int accept_all(int lfd)
+/* Sends the 503 "too many clients" to fd with one non-blocking write (best
+ * effort), closes it and counts the refusal. */
+static void refuse(int fd)
+{
+	(void)!write(fd, full_response, sizeof full_response - 1);
+	close(fd);
+	refused++;
+	count_status(503);
+}
+
+/* Returns the connection best given up to make room for a new one, or
+ * NULL when there is none: the oldest (its deadline first, as every one
+ * of a kind has the same timeout) of those lingering after their last
+ * response, else of those idle with no request bytes, else of those with
+ * a partial request head; never one sending a response, nor one accepted
+ * in this poll round (it has not been read yet). */
+static struct conn *victim(void)
+{
+	struct conn *best = NULL;
+	int best_rank = 3, rank;
+	size_t i;
+
+	for (i = 0; i < HTTPD_MAX_CONNS; i++) {
+		struct conn *c = &conns[i];
+
+		if (c->state == CONN_CLOSING)
+			rank = 0;
+		else if (c->state == CONN_READING)
+			rank = c->in_len ? 2 : 1;
+		else
+			continue;
+		if (c->round == rounds)
+			continue;
+		if (rank < best_rank || (rank == best_rank && c->deadline < best->deadline)) {
+			best = c;
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
+/* Closes c to make room for a new connection, without a response (as at
+ * the idle timeout), and counts it. */
+static void conn_evict(struct conn *c)
+{
+	conn_close(c);
+	evicted++;
+}
+
+/* Returns a free slot for a new connection, giving up the victim() when
+ * max_conns are open; NULL when every connection must be kept. */
+static struct conn *conn_slot(void)
 {
 	struct conn *c;
 	size_t i;
+
+	if (nconns >= max_conns) {
+		c = victim();
+		if (c)
+			conn_evict(c);
+		return c;
+	}
+	for (i = 0; i < HTTPD_MAX_CONNS; i++)
+		if (conns[i].state == CONN_FREE)
+			return &conns[i];
+	return NULL;
+}
+
+/* Out of descriptors with no connection to give up: lets the spare
+ * descriptor go, accepts one connection in its place, refuses it and takes
+ * the spare back. Returns 0 when a connection was refused so, else -1 with
+ * errno set (EMFILE when there is no spare, EAGAIN when none was pending). */
+static int refuse_with_spare(int lfd)
+{
+	int fd, err;
+
+	if (spare_fd < 0) {
+		errno = EMFILE;
+		return -1;
+	}
+	close(spare_fd);
+	fd = accept(lfd, NULL, NULL);
+	err = errno;
+	if (fd >= 0)
+		refuse(fd);
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* Sets max_conns to HTTPD_MAX_CONNS, or to what RLIMIT_NOFILE leaves after
+ * the descriptors open now other than connections (other_fds) and
+ * HTTPD_FD_RESERVE, at least 1; says so when that changes the cap. When
+ * /proc does not tell what is open, that is taken to be guess descriptors
+ * (guess < 0: the cap stays as it is). */
+static void init_conn_cap(int guess)
+{
+	struct rlimit rl;
+	long long room;
+	size_t old = max_conns;
+	int open_now = count_fds();
+
+	if (open_now < 0 && guess < 0)
+		return;
+	other_fds = open_now < 0 ? guess : open_now - (long long)nconns;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	room = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > HTTPD_RLIM_BIG ? HTTPD_RLIM_BIG
+		: (long long)rl.rlim_cur - other_fds - HTTPD_FD_RESERVE;
+	max_conns = room >= HTTPD_MAX_CONNS ? HTTPD_MAX_CONNS : room < 1 ? 1 : (size_t)room;
+	if (max_conns != old)
+		warnx_msg("RLIMIT_NOFILE %llu with %lld other descriptors open: at most %zu connections",
+		          (unsigned long long)rl.rlim_cur, other_fds, max_conns);
+}
+
+/* Called when accept() failed with EMFILE or poll() with EINVAL: the
+ * descriptor limit was lowered under the server, or descriptors are held
+ * elsewhere. Lowers max_conns to what the limit leaves (init_conn_cap) and
+ * at most to HTTPD_FD_RESERVE below the connections open, gives up
+ * connections (victim()) down to it, and closes any others (even sending)
+ * that poll() could not take. SIGHUP re-reads the limit. Returns the
+ * number of connections closed. */
+static size_t shrink_cap(void)
+{
+	size_t want = nconns > HTTPD_FD_RESERVE ? nconns - HTTPD_FD_RESERVE : 1;
+	size_t before = nconns, pollable = HTTPD_MAX_CONNS, i;
+	struct rlimit rl;
+	long long room;
+	struct conn *c;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < HTTPD_RLIM_BIG) {
+		room = (long long)rl.rlim_cur - other_fds - HTTPD_FD_RESERVE;
+		if (room < (long long)want)
+			want = room < 1 ? 1 : (size_t)room;
+		/* poll() refuses more descriptors than the limit: the
+		 * listener and inotify come with the connections */
+		pollable = rl.rlim_cur > 2 ? (size_t)rl.rlim_cur - 2 : 0;
+	}
+	if (want < max_conns) {
+		max_conns = want;
+		warnx_msg("out of file descriptors: at most %zu connections until SIGHUP", max_conns);
+	}
+	while (nconns > max_conns && (c = victim()))
+		conn_evict(c);
+	for (i = 0; i < HTTPD_MAX_CONNS && nconns > pollable; i++)
+		if (conns[i].state != CONN_FREE)
+			conn_evict(&conns[i]);
+	return before - nconns;
+}
+
+/* Accepts pending connections, at most HTTPD_ACCEPT_BATCH (and half the
+ * cap) per poll round, so that each is read once before it can be given up
+ * for a newer one. Past max_conns a new connection takes the slot of the
+ * victim(); when there is none it gets the 503 and is closed. At EMFILE or
+ * ENFILE a victim() is given up for it, else the spare descriptor. Returns
+ * 0, or -1 when accepting must pause (no descriptor left at all, or no
+ * kernel memory). */
+static int accept_all(int lfd)
+{
+	size_t k, batch = max_conns / 2;
+	struct conn *c;
 	int fd;
 
-	for (;;) {
+	if (batch > HTTPD_ACCEPT_BATCH)
+		batch = HTTPD_ACCEPT_BATCH;
+	if (batch == 0)
+		batch = 1;
+	for (k = 0; k < batch; k++) {
 		fd = accept(lfd, NULL, NULL);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			if (errno == EMFILE)
+				shrink_cap();
+			if ((c = victim())) {
+				conn_evict(c);
+				continue;
+			}
+			if (refuse_with_spare(lfd) == 0)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			errno = EMFILE;
+		}
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
-				warn_sys("unable to accept a connection");
+				if (!accept_failing)
+					warn_sys("unable to accept a connection (warned once per spell)");
+				accept_failing = 1;
 				return -1;
 			}
 			return 0; /* EAGAIN, or an error of that one connection */
 		}
+		accept_failing = 0;
 		if (set_nonblock(fd) < 0) {
 			close(fd);
 			continue;
 		}
-		c = NULL;
-		for (i = 0; i < HTTPD_MAX_CONNS; i++)
-			if (conns[i].state == CONN_FREE) {
-				c = &conns[i];
-				break;
-			}
+		c = conn_slot();
 		if (!c) {
-			/* best effort: one non-blocking write, then close */
-			(void)!write(fd, full_response, sizeof full_response - 1);
-			close(fd);
-			refused++;
-			count_status(503);
+			refuse(fd); /* every connection is sending a response */
 			continue;
 		}
 		c->fd = fd;
@@ -1546,9 +1744,11 @@ static int accept_all(int lfd)
 		c->close_after = 0;
 		c->in_len = 0;
 		c->out_off = 0;
+		c->round = rounds;
 		c->deadline = now_ms() + idle_timeout_ms;
 		nconns++;
 	}
+	return 0;
 }
 
 /* Reads --auth-file into auth_token (base64 of its first line, which must
@@ -1609,16 +1809,19 @@ static void reload(void)
 	snap_unref(cur);
 	cur = NULL;     /* the next request lists the directories */
 	rewatch = 1;
+	init_conn_cap(-1);
 	warnx_msg("reloaded on SIGHUP");
 }
 
-/* Serves on lfd until SIGTERM or SIGINT. */
+/* Serves on lfd until SIGTERM or SIGINT. Each round answers the clients
+ * first and accepts after them, so that a slot given up to a new
+ * connection is not the one whose poll result is being handled. */
 static void serve(int lfd)
 {
 	static struct pollfd pfd[2 + HTTPD_MAX_CONNS];
 	static struct conn *who[2 + HTTPD_MAX_CONNS];
 	long long now, wake, accept_after = 0;
-	size_t i, np, ino_at;
+	size_t i, np, nc, lfd_at, ino_at;
 	int timeout, n;
 
 	while (!stop_flag) {
@@ -1626,16 +1829,10 @@ static void serve(int lfd)
 			reload_flag = 0;
 			reload();
 		}
+		rounds++;
 		now = now_ms();
 		wake = now + HTTPD_POLL_MAX_MS;
 		np = 0;
-		if (now >= accept_after) {
-			pfd[np].fd = lfd;
-			pfd[np].events = POLLIN;
-			who[np++] = NULL;
-		} else if (accept_after < wake) {
-			wake = accept_after;
-		}
 		for (i = 0; i < HTTPD_MAX_CONNS; i++) {
 			struct conn *c = &conns[i];
 
@@ -1647,37 +1844,37 @@ static void serve(int lfd)
 			if (c->deadline < wake)
 				wake = c->deadline;
 		}
+		nc = np;
+		lfd_at = np;
+		if (now >= accept_after) {
+			pfd[np].fd = lfd;
+			pfd[np++].events = POLLIN;
+		} else if (accept_after < wake) {
+			wake = accept_after;
+		}
 		/* inotify last: poll looks at it after the clients, so a change
 		 * made before a request arrived is reported with that request */
 		ino_at = np;
 		if (ino_fd >= 0) {
 			pfd[np].fd = ino_fd;
-			pfd[np].events = POLLIN;
-			who[np++] = NULL;
+			pfd[np++].events = POLLIN;
 		}
 		timeout = wake > now ? (int)(wake - now) : 0;
 		n = poll(pfd, (nfds_t)np, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EINVAL && shrink_cap() > 0)
+				continue; /* more descriptors than RLIMIT_NOFILE now allows */
 			die_sys(EXIT_SYS, "unable to poll");
 		}
-		if (ino_at < np && pfd[ino_at].revents) {
+		if (ino_at < np && pfd[ino_at].revents)
 			watch_drain(); /* before any request of this round is answered */
-			pfd[ino_at].revents = 0;
-			n--;
-		}
-		for (i = 0; i < np && n > 0; i++) {
+		for (i = 0; i < nc; i++) {
 			struct conn *c = who[i];
 
 			if (!pfd[i].revents)
 				continue;
-			n--;
-			if (!c) {
-				if (accept_all(lfd) < 0)
-					accept_after = now_ms() + HTTPD_ACCEPT_PAUSE_MS;
-				continue;
-			}
 			if (c->state == CONN_READING)
 				conn_read(c);
 			else if (c->state == CONN_WRITING)
@@ -1685,6 +1882,8 @@ static void serve(int lfd)
 			else if (c->state == CONN_CLOSING)
 				conn_drain(c);
 		}
+		if (lfd_at < ino_at && pfd[lfd_at].revents && accept_all(lfd) < 0)
+			accept_after = now_ms() + HTTPD_ACCEPT_PAUSE_MS;
 		now = now_ms();
 		for (i = 0; i < HTTPD_MAX_CONNS; i++)
 			if (conns[i].state != CONN_FREE && conns[i].deadline <= now)
@@ -1885,6 +2084,8 @@ int main(int argc, char **argv)
 	lfd = bind_listen(&ls, name, sizeof name);
 	if (lfd < 0)
 		die_sys(EXIT_SYS, "unable to listen on %s", name);
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	init_conn_cap((lfd > spare_fd ? lfd : spare_fd) + 1);
 	fprintf(stderr, "tally-httpd: listening on %s, serving %s", name, dirs[0]);
 	for (i = 1; i < (int)ndirs; i++)
 		fprintf(stderr, ", %s", dirs[i]);
@@ -1901,6 +2102,8 @@ int main(int argc, char **argv)
 		if (conns[i].state != CONN_FREE)
 			conn_close(&conns[i]);
 	close(lfd);
+	if (spare_fd >= 0)
+		close(spare_fd);
 	textfile_free(&tf);
 	buf_free(&tail);
 	buf_free(&ztail);

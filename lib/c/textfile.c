@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tally.h"
@@ -957,11 +958,34 @@ static void set_key(struct tf_file *f, const struct entry *e)
 	f->ctime_ns = e->ctime_ns;
 }
 
-/* Reads and parses dir/name into t as a file of directory index di. *e is updated to the stat the content
- * was read with. Sets *gone when the file vanished. Returns 0 (problems
- * with the file only mark it), or -1 with errno ENOMEM. */
+/* Returns t's file called name of directory di when the bytes just read
+ * into t->scratch with stat key e look like a write caught half-way: they
+ * end in a line without newline, the file changed less than TF_SETTLE_MS
+ * ago and t holds a version of the same inode (which is then kept); else
+ * NULL. */
+static struct tf_file *unfinished(const struct textfile *t, size_t di, const char *name,
+	const struct entry *e)
+{
+	struct tf_file *f;
+	struct timespec now;
+	long long age_ns;
+
+	if (t->scratch.len == 0 || t->scratch.p[t->scratch.len - 1] == '\n')
+		return NULL;
+	f = textfile_find_in(t, di, name);
+	if (!f || f->dev != e->dev || f->ino != e->ino)
+		return NULL;
+	clock_gettime(CLOCK_REALTIME, &now);
+	age_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec - e->mtime_ns;
+	return age_ns < TF_SETTLE_MS * 1000000LL ? f : NULL;
+}
+
+/* Reads and parses dir/name into t as a file of directory index di. *e is
+ * updated to the stat the content was read with. Sets *gone when the file
+ * vanished, *kept when the version held was kept (unfinished()). Returns
+ * 0 (problems with the file only mark it), or -1 with errno ENOMEM. */
 static int load_file(struct textfile *t, size_t di, int dfd, const char *name,
-	struct entry *e, size_t *total, int *gone)
+	struct entry *e, size_t *total, int *gone, int *kept)
 {
 	struct stat st, st2;
 	char msg[TF_ERR_LEN];
@@ -970,6 +994,7 @@ static int load_file(struct textfile *t, size_t di, int dfd, const char *name,
 	ssize_t r = 0;
 
 	*gone = 0;
+	*kept = 0;
 	for (tries = 0; tries < TF_MAX_READ_TRIES; tries++) {
 		fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0) {
@@ -1031,6 +1056,14 @@ static int load_file(struct textfile *t, size_t di, int dfd, const char *name,
 		snprintf(msg, sizeof msg, "changed while being read, %d times", TF_MAX_READ_TRIES);
 		goto out_error;
 	}
+	f = unfinished(t, di, name, e);
+	if (f) {
+		/* its stat key stays the old one, so the next listing reads
+		 * the file again */
+		*total += (size_t)f->size;
+		*kept = 1;
+		return 0;
+	}
 	*total += t->scratch.len;
 	if (put_in(t, di, name, t->scratch.p ? t->scratch.p : "", t->scratch.len) < 0)
 		return -1;
@@ -1077,7 +1110,7 @@ static int refresh_dir(struct textfile *t, size_t di, const char *dir, size_t *t
 	size_t n = 0, i, k;
 	struct dirent *de;
 	struct stat st;
-	int dfd, err, gone;
+	int dfd, err, gone, kept;
 	DIR *d;
 
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1144,9 +1177,10 @@ static int refresh_dir(struct textfile *t, size_t di, const char *dir, size_t *t
 			k++;
 			continue;
 		}
-		*dirty = 1;
-		if (load_file(t, di, dfd, name, &list[i], total, &gone) < 0)
+		if (load_file(t, di, dfd, name, &list[i], total, &gone, &kept) < 0)
 			goto out_closedir;
+		if (!kept)
+			*dirty = 1;
 		if (gone) {
 			if (c == 0)
 				drop_file(t, k);

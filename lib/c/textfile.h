@@ -8,6 +8,10 @@
  *
  * - a file that does not parse, cannot be read, is too large or keeps
  *   changing while read is left out whole (scrape error 1);
+ * - a file read with a last line that has no newline, changed less than
+ *   TF_SETTLE_MS ago, of which a version of the same inode is held, is
+ *   taken to be caught in the middle of a write: that version stays (and
+ *   the file is read again at the next listing);
  * - a family's TYPE (no TYPE line: untyped) is set by the first file that
  *   has the family; a later file's family of another TYPE is left out
  *   ("type"); one whose sample names would collide with another family's
@@ -44,6 +48,7 @@ struct buf;
 #define TF_MAX_FILES 4096          /* *.prom files merged; more are left out, counted in skipped */
 #define TF_MAX_TOTAL (32u << 20)   /* bytes of all files together; a file past it gets scrape error 1 */
 #define TF_MAX_READ_TRIES 3        /* reads of a file that changes while read; then scrape error 1 */
+#define TF_SETTLE_MS 1000          /* a last line without newline younger than this is unfinished */
 #define TF_ERR_LEN 300             /* bytes kept of a file's error message */
 #define TF_MAX_DIRS 8              /* directories merged by textfile_refresh_dirs() */
 

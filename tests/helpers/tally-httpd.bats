@@ -765,20 +765,65 @@ PY
 	kill -0 "$HTTPD_PID"
 }
 
-@test "connections past the cap get 503 and are closed, and the server recovers" {
+@test "past the connection cap a new connection takes the place of the oldest idle one, and the server recovers" {
 	start_server
-	fds=
+	fds=()
 	for i in $(seq 256); do
 		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
-		fds="$fds $fd"
+		fds+=("$fd")
 	done
+	run curl -sS --max-time 3 "$URL/healthz"
+	assert_success
+	assert_output 'ok'
+	# the oldest was closed without a response; the newest is still open
+	run timeout 2 cat <&"${fds[0]}"
+	assert_success
+	assert_output ''
+	run timeout 0.3 cat <&"${fds[255]}"
+	assert_equal "$status" 124
+	for fd in "${fds[@]}"; do exec {fd}>&-; done
+	curl -sS --max-time 3 -o body "$URL/metrics"
+	promtool check metrics <body
+	assert_equal "$(value_of tally_httpd_connections_evicted_total <body)" 1
+	assert_equal "$(value_of tally_httpd_connections_refused_total <body)" 0
+	assert_equal "$(value_of tally_httpd_connections_limit <body)" 256
+}
+
+@test "when every connection is busy sending a response a new one gets 503 and is closed, and the server recovers" {
+	mkdir m
+	# a body no socket buffer holds whole (10 MB), so that a client that
+	# does not read keeps its connection sending
+	awk 'BEGIN { print "# HELP big_value Big.\n# TYPE big_value gauge"
+		for (i = 0; i < 400000; i++) printf "big_value{i=\"%07d\"} %d\n", i, i }' >m/big.prom
+	# a descriptor limit low enough for a cap of a few connections
+	(ulimit -n 24 && exec tally-httpd --listen 127.0.0.1:0 --dir "$BATS_TEST_TMPDIR/m" \
+		--port-file "$BATS_TEST_TMPDIR/port" 2>"$BATS_TEST_TMPDIR/stderr" 3>&-) &
+	HTTPD_PID=$!
+	wait_for_file "$BATS_TEST_TMPDIR/port" 10 || fail "tally-httpd wrote no port file"
+	PORT=$(cat port)
+	URL=http://127.0.0.1:$PORT
+	curl -sS --max-time 10 -o body "$URL/metrics"
+	cap=$(value_of tally_httpd_connections_limit <body)
+	[ "$cap" -ge 1 ] && [ "$cap" -le 16 ] || fail "cap $cap"
+	run grep -c "^tally-httpd: warning: RLIMIT_NOFILE 24 with [0-9]* other descriptors open: at most $cap connections\$" stderr
+	assert_output 1
+	fds=()
+	for i in $(seq "$cap"); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+		printf 'GET /metrics HTTP/1.1\r\n\r\n' >&"$fd"
+		fds+=("$fd")
+	done
+	sleep 0.5
 	run socat -u -T 5 "TCP:127.0.0.1:$PORT" -
-	for fd in $fds; do exec {fd}>&-; done
+	for fd in "${fds[@]}"; do exec {fd}>&-; done
 	assert_success
 	assert_output "$(head_of "503 Service Unavailable" "$CT_TEXT" 17 close; printf 'too many clients')"
 	run curl -sS --max-time 3 "$URL/healthz"
 	assert_success
 	assert_output 'ok'
+	curl -sS --max-time 10 -o body "$URL/metrics"
+	assert_equal "$(value_of tally_httpd_connections_refused_total <body)" 1
+	assert_equal "$(value_of tally_httpd_connections_evicted_total <body)" 0
 }
 
 @test "a half-sent request gets 408 after the head timeout, an idle connection is closed" {

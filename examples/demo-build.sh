@@ -13,6 +13,9 @@
 #            interrupted.
 #        DEMO_OUT=DIR sh examples/demo-build.sh
 #            write under DIR instead of build/demo (the tests do).
+#        DEMO_TALLY_HOME=DIR sh examples/demo-build.sh
+#            use the toolkit staged in DIR instead of build/ (the tests
+#            point it at the sanitizer build under `make test SANITIZE=1`).
 # Exit status: 0 when the build ran and the scrape succeeded; 1 otherwise.
 set -u
 
@@ -22,7 +25,7 @@ work=$out/work
 rm -rf "$out"
 mkdir -p "$work" "$out/metrics"
 
-TALLY_HOME=$root/build
+TALLY_HOME=${DEMO_TALLY_HOME:-$root/build}
 BUILD_LOG_DIR=$out/logs
 TALLY_METRICS_DIR=$out/metrics
 ENABLE_JSON_LOGGING=true

@@ -7,7 +7,7 @@ load ../lib/prometheus
 
 setup_file() {
 	tally_setup
-	export DEMO_OUT=$BATS_FILE_TMPDIR/demo
+	export DEMO_OUT=$BATS_FILE_TMPDIR/demo DEMO_TALLY_HOME=$TALLY_BUILD
 	sh "$TALLY_ROOT/examples/demo-build.sh" >"$BATS_FILE_TMPDIR/demo.out" 2>&1 || {
 		cat "$BATS_FILE_TMPDIR/demo.out" >&3
 		return 1

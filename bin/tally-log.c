@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 
 #include "tally.h"
 #include "trace.h"
+
+extern char **environ;
 
 /* Longest message, in bytes; a longer one is cut at a UTF-8 boundary and
  * the event gets "truncated":true. */
@@ -44,8 +47,8 @@
  * a line at a time; a partial line is written anyway once no input came
  * for IDLE_FLUSH_MS (progress bars). */
 #define IDLE_FLUSH_MS 100
-/* Length of the --result line, newline included: "STATUS MS WARNINGS"
- * padded with spaces. */
+/* Bytes written to --result: the line "STATUS MS WARNINGS WRITE_FAILED
+ * [SPAN_ID]" and its newline, then spaces up to this length. */
 #define RESULT_LEN 64
 /* Most -o files of one MESSAGE event (each gets the same line). */
 #define TALLY_LOG_MAX_OUT 4
@@ -79,6 +82,8 @@ static const char usage_text[] =
 "  --text-log FILE       also append \"[HH:MM:SS] LEVEL message\" to FILE\n"
 "  --text-level L        the console and text-log line's level (default --level)\n"
 "  --text-message M      the console and text-log line's message (default MESSAGE)\n"
+"  --remove FILE         with a MESSAGE: remove FILE afterwards (a caller's\n"
+"                        scratch file; repeatable up to 4; missing is fine)\n"
 "  --quiet-write-errors  do not report a failed write of a log file on stderr\n"
 "                        (the exit status and --result still tell)\n"
 "  --stream              one event per line of stdin\n"
@@ -149,6 +154,8 @@ struct opts {
 	const char *out_path;
 	const char *outs[TALLY_LOG_MAX_OUT]; /* every -o, out_path the first */
 	size_t nouts;
+	const char *removes[TALLY_LOG_MAX_OUT]; /* --remove, after the event */
+	size_t nremoves;
 	const char *message;
 	const char *text_level;   /* --text-level, else level */
 	const char *text_message; /* --text-message, else message */
@@ -433,6 +440,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			add_pair(o, "--bool", v, KV_BOOL, 0);
 		} else if ((v = opt_value(argv, argc, &i, "--meta"))) {
 			add_pair(o, "--meta", v, KV_STRING, 1);
+		} else if ((v = opt_value(argv, argc, &i, "--remove"))) {
+			if (o->nremoves == TALLY_LOG_MAX_OUT)
+				usage("more than %d --remove files", TALLY_LOG_MAX_OUT);
+			o->removes[o->nremoves++] = v;
 		} else if ((v = opt_value(argv, argc, &i, "-o"))) {
 			if (!*v)
 				usage("-o needs a file name");
@@ -455,6 +466,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (o->nouts > 1 && (o->run || o->stream))
 		usage("--run and --stream write one -o file");
+	if (o->nremoves && (o->run || o->stream))
+		usage("--remove goes with a MESSAGE");
 	if (o->clock && (o->run || o->stream))
 		usage("--clock goes alone or with a MESSAGE");
 	if (o->clock && !o->nouts && !o->console && !o->text_log)
@@ -1186,25 +1199,40 @@ static long long ms_since(const struct timespec *t0)
  * end and sets *pid. Dies with 111 when it cannot. */
 static int spawn(char **cmd, pid_t *pid)
 {
-	int fds[2], err;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t dfl;
+	char msg[512];
+	int fds[2], err, n;
 
 	if (pipe(fds) < 0)
 		die_sys(EXIT_SYS, "unable to create a pipe");
 	if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0)
 		die_sys(EXIT_SYS, "unable to set close-on-exec");
-	*pid = fork();
-	if (*pid < 0)
-		die_sys(EXIT_SYS, "unable to fork");
-	if (*pid == 0) {
-		signal(SIGPIPE, SIG_DFL);
-		if (dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0)
-			_exit(EXIT_SYS);
-		if (fds[1] > 2)
-			close(fds[1]);
-		execvp(cmd[0], cmd);
-		err = errno;
-		warn_sys("unable to run %s", cmd[0]);
-		_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+	/* posix_spawn: vfork-like, no copy of our memory (cheaper than fork). */
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	if ((err = posix_spawn_file_actions_init(&fa)) ||
+	    (err = posix_spawn_file_actions_adddup2(&fa, fds[1], 1)) ||
+	    (err = posix_spawn_file_actions_adddup2(&fa, fds[1], 2)) ||
+	    (fds[1] > 2 && (err = posix_spawn_file_actions_addclose(&fa, fds[1]))) ||
+	    (err = posix_spawnattr_init(&at)) ||
+	    (err = posix_spawnattr_setsigdefault(&at, &dfl)) ||
+	    (err = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF))) {
+		errno = err;
+		die_sys(EXIT_SYS, "unable to set up the command");
+	}
+	err = posix_spawnp(pid, cmd[0], &fa, &at, cmd, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (err) {
+		/* As a shell: the message is part of the command's output, the
+		 * status 127 (not found) or 126 (not runnable). */
+		n = snprintf(msg, sizeof msg, "tally-log: warning: unable to run %s: %s\n", cmd[0],
+			strerror(err));
+		if (n > 0)
+			(void)!write(fds[1], msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+		*pid = -(err == ENOENT || err == ENOTDIR ? 127 : 126);
 	}
 	close(fds[1]);
 	return fds[0];
@@ -1215,6 +1243,8 @@ static int wait_status(pid_t pid, const char *name)
 {
 	int status;
 
+	if (pid < 0)
+		return -pid; /* never started: 127 or 126 */
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			die_sys(EXIT_SYS, "unable to wait for %s", name);
@@ -1427,15 +1457,17 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 		stream_flush(&s);
 	}
 	if (o->result) {
-		/* RESULT_LEN bytes, space-padded, so each write covers the last. */
+		/* The line, then spaces up to RESULT_LEN bytes, so each write
+		 * covers the last and a shell's read(1) stops at the newline. */
 		memset(result, ' ', sizeof result);
-		i = cspan.on ? snprintf(result, sizeof result, "%d %lld %lu %d %s", status, ms,
+		i = cspan.on ? snprintf(result, sizeof result, "%d %lld %lu %d %s\n", status, ms,
 			s.warnings, write_failed, cspan.self.span_id) :
-			snprintf(result, sizeof result, "%d %lld %lu %d", status, ms, s.warnings,
+			snprintf(result, sizeof result, "%d %lld %lu %d\n", status, ms, s.warnings,
 			write_failed);
 		if (i >= 0 && i < RESULT_LEN)
 			result[i] = ' ';
-		result[RESULT_LEN - 1] = '\n';
+		else
+			result[RESULT_LEN - 1] = '\n';
 		(void)write_file(o->result, result, RESULT_LEN, 0);
 	}
 	cmd_span_write(o, status, ms, s.warnings);
@@ -1510,6 +1542,9 @@ int main(int argc, char **argv)
 				status = EXIT_SYS;
 			human_close(&h);
 		}
+		for (k = 0; k < o.nremoves; k++)
+			if (unlink(o.removes[k]) < 0 && errno != ENOENT)
+				warn_sys("unable to remove %s", o.removes[k]);
 		buf_free(&line);
 		buf_free(&scratch);
 	}

@@ -811,23 +811,33 @@ log_feature_end() {
 		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$dur" \
 			"$_tally_feature_commands" "$_tally_feature_errors" \
 			"$_tally_feature_warnings" 2>/dev/null >>"$_tally_sdir/features.tsv" || :
+		# One empty file per finished feature: metrics.sh counts them
+		# with a glob (no process, whatever the number of RUN steps).
+		[ -d "$_tally_sdir/features.d" ] || mkdir "$_tally_sdir/features.d" 2>/dev/null || :
+		{ : >"$_tally_sdir/features.d/$name"; } 2>/dev/null || :
 	fi
-	# No rm process when there is nothing to remove (the usual case).
+	# log_command's scratch files go with the closing line (tally-log
+	# --remove); without tally-log, rm. No option when there are none.
 	set -- "${_tally_sdir:-${TMPDIR:-/tmp}}/result.$$" "${_tally_sdir:-${TMPDIR:-/tmp}}/status.$$"
-	if [ -e "$1" ] || [ -e "$2" ]; then
-		rm -f "$1" "$2" 2>/dev/null || :
+	[ -e "$2" ] || set -- "$1"
+	[ -e "$1" ] || shift
+	_tally_tool
+	if [ -z "$_tally_tlog" ] && [ $# -gt 0 ]; then
+		rm -f "$@" 2>/dev/null || :
+		set --
 	fi
+	[ $# -eq 0 ] || set -- --remove "$1" ${2:+--remove "$2"}
 	# One tally-log: the console and text-log line, and with JSON logging
 	# the closing event in the feature's JSON log and build-summary.jsonl.
-	set -- "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)"
 	if command -v _tally_json_on >/dev/null 2>&1 && _tally_json_on; then
-		_tally_emit cjs "$level" "Feature $name finished" --text-level INFO --text-message "$1" \
+		_tally_emit cjs "$level" "Feature $name finished" --text-level INFO \
+			--text-message "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)" \
 			--stage end --field status="$status" --num duration_ms="$dur" \
 			--num command_count="$_tally_feature_commands" \
 			--num error_count="$_tally_feature_errors" \
-			--num warning_count="$_tally_feature_warnings"
+			--num warning_count="$_tally_feature_warnings" "$@"
 	else
-		_tally_emit c INFO "$1"
+		_tally_emit c INFO "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)" "$@"
 	fi
 	if command -v _tally_metrics_feature_end >/dev/null 2>&1; then
 		_tally_metrics_feature_end "$name" "$status" "$_tally_secs_ms" \

@@ -30,6 +30,8 @@ _tally_metrics_loaded=1
 # Per-command updates held back until the feature's batch (see
 # _tally_metrics_command_end), and the HELP texts of their families.
 _tally_mpending=
+_tally_mnpending=0
+_tally_metrics_pending_max=64
 _tally_help_cmd_duration="Duration of each command run through log_command, by feature"
 _tally_help_cmd_total="Commands run through log_command, by feature and outcome"
 _tally_metrics_warned=
@@ -137,12 +139,20 @@ _tally_metrics_info() {
 }
 
 # _tally_metrics_features: sets _tally_mfeatures to the number of distinct
-# features in BUILD_LOG_DIR/master-summary.log (lines "F: N errors, M
-# warnings (Ss)"), without a fork.
+# features finished in this build: the files of
+# BUILD_LOG_DIR/.tally/features.d (one per feature, made by
+# log_feature_end), counted by a glob; else the distinct names of
+# BUILD_LOG_DIR/master-summary.log (lines "F: N errors, M warnings (Ss)").
+# No fork either way.
 _tally_metrics_features() {
 	local line='' name='' seen='' nl='
 '
 	_tally_mfeatures=0
+	if [ -d "${BUILD_LOG_DIR:-/var/log/container-build}/.tally/features.d" ]; then
+		set -- "${BUILD_LOG_DIR:-/var/log/container-build}/.tally/features.d"/*
+		[ -e "$1" ] && _tally_mfeatures=$#
+		return 0
+	fi
 	[ -r "${BUILD_LOG_DIR:-/var/log/container-build}/master-summary.log" ] || return 0
 	while IFS= read -r line; do
 		name=${line%: * errors, * warnings (*)}
@@ -171,7 +181,7 @@ _tally_metrics_features() {
 # Example: metrics_record_feature python-dev success 145.3 0 2
 metrics_record_feature() {
 	local feature="${1-}" status="${2-}" secs="${3-}" errors="${4-0}" warnings="${5-0}"
-	local other='' now='' pf='' pstatus='' pms='' ptid='' psid=''
+	local other='' now=''
 	_tally_metrics_on || return 0
 	case $status in
 	success) other=failure ;;
@@ -187,21 +197,9 @@ metrics_record_feature() {
 	now=${6-}
 	case $now in '' | *[!0-9]*) now=$(date +%s 2>/dev/null) || now= ;; esac
 	case $now in '' | *[!0-9]*) now=0 ;; esac
-	# The feature's commands, held back by _tally_metrics_command_end, go
-	# into this one batch: "FEATURE STATUS MS [TRACE_ID SPAN_ID]" lines.
-	set --
-	while read -r pf pstatus pms ptid psid; do
-		[ "$pf" = "$feature" ] || continue
-		_tally_metrics_seconds "$pms"
-		set -- "$@" observe --help-text "$_tally_help_cmd_duration" --label feature="$pf"
-		[ -z "$ptid" ] || set -- "$@" --exemplar trace_id="$ptid" --exemplar span_id="$psid"
-		set -- "$@" container_build_command_duration_seconds "$_tally_msecs" ';' inc --type counter --help-text "$_tally_help_cmd_total" \
-			--label feature="$pf" --label status="$pstatus" container_build_commands_total ';'
-	done <<PENDING
-$_tally_mpending
-PENDING
-	_tally_mpending=
-	_tally_metrics_batch "$@" \
+	# The feature's commands held back by _tally_metrics_command_end go
+	# into the same batch.
+	_tally_metrics_pending \
 		delete --label feature="$feature" --label status="$other" \
 		container_build_duration_seconds ';' \
 		set --type gauge --help-text "Time taken to build container features" \
@@ -218,7 +216,7 @@ PENDING
 		delete container_build_info ';' \
 		set --type gauge --help-text "Build information: correlation id, tally version and base image; always 1" \
 		--label correlation_id="$_tally_mcid" --label version="$_tally_mversion" \
-		--label base_image="$_tally_metrics_base" container_build_info 1
+		--label base_image="$_tally_metrics_base" container_build_info 1 ';'
 	return 0
 }
 
@@ -246,8 +244,18 @@ _tally_metrics_command_end() {
 	case $ms in '' | *[!0-9]*) return 0 ;; esac
 	[ "$rc" = 0 ] || status=failure
 	if [ -n "$feature" ]; then
-		_tally_mpending="$_tally_mpending$feature $status $ms $tid $sid
-"
+		# Held back as shell words for _tally_metrics_pending's eval: the
+		# values are quoted, and only ones without a quote are kept.
+		case $feature$tid$sid in *\'*) return 0 ;; esac
+		_tally_metrics_seconds "$ms"
+		# shellcheck disable=SC2016 # the single quotes are data, for eval
+		_tally_mpending="$_tally_mpending observe --help-text \"\$_tally_help_cmd_duration\" --label 'feature=$feature'${tid:+ --exemplar 'trace_id=$tid' --exemplar 'span_id=$sid'} container_build_command_duration_seconds $_tally_msecs ';' inc --type counter --help-text \"\$_tally_help_cmd_total\" --label 'feature=$feature' --label status=$status container_build_commands_total ';'"
+		_tally_mnpending=$((_tally_mnpending + 1))
+		# Bounded: a feature of thousands of commands costs one batch per
+		# _tally_metrics_pending_max commands, not one huge argument list.
+		[ "$_tally_mnpending" -lt "$_tally_metrics_pending_max" ] || {
+			_tally_metrics_file && _tally_metrics_pending
+		}
 		return 0
 	fi
 	_tally_metrics_file || return 0
@@ -278,6 +286,19 @@ _tally_metrics_batch() {
 	esac
 	[ -z "$out" ] || printf '%s\n' "$out" >&2
 	return 0
+}
+
+# _tally_metrics_pending [UPDATE...]: one batch of the commands' updates
+# held back in _tally_mpending, then the given updates (each ending in
+# ';', the last one too); empties _tally_mpending. Needs _tally_metrics_file first.
+_tally_metrics_pending() {
+	# _tally_mpending holds shell words built from checked values only
+	# (feature names, digits, hex ids, success|failure): one eval appends
+	# them all, linear in their number.
+	[ -z "$_tally_mpending" ] || eval "set -- $_tally_mpending \"\$@\""
+	_tally_mpending=
+	_tally_mnpending=0
+	[ $# -eq 0 ] || _tally_metrics_batch "$@"
 }
 
 # _tally_metrics_seconds MS: sets _tally_msecs to MS milliseconds written as

@@ -76,3 +76,23 @@ $BUILD_LOG_DIR/json/s.jsonl:0"
 	run jq -r 'select(.exit_code == null and .stage == "command") | .message' "$BUILD_LOG_DIR/json/k2.jsonl"
 	assert_output "password=hunter2"
 }
+
+@test "the corpora are redacted exactly in the trace file: span names and command lines" {
+	# Each corpus line is a command's description and its argument.
+	{
+		printf '%s\n' "$LIB" 'log_feature_start t'
+		while IFS= read -r line; do
+			printf "log_command '%s' true '%s'\n" "$(printf '%s' "$line" | sed "s/'/'\\\\''/g")" \
+				"$(printf '%s' "$line" | sed "s/'/'\\\\''/g")"
+		done <in.txt
+		printf '%s\n' 'log_feature_end' 'log_build_end'
+	} >traced.sh
+	run --separate-stderr env OTEL_ENABLED=true $TEST_SHELL traced.sh
+	assert_success
+	jq -r '.resourceSpans[].scopeSpans[].spans[] | select(.name != "feature t" and (.name | startswith("build") | not)) | .name' \
+		"$BUILD_LOG_DIR/traces.jsonl" >names.txt
+	diff want.txt names.txt || fail "span names differ"
+	jq -r '.resourceSpans[].scopeSpans[].spans[] | .attributes[]? | select(.key == "process.command_line") | .value.stringValue' \
+		"$BUILD_LOG_DIR/traces.jsonl" | sed 's/^true //' >cmdlines.txt
+	diff want.txt cmdlines.txt || fail "command lines differ"
+}

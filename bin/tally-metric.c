@@ -23,7 +23,7 @@ static const char synopsis[] =
 	"tally-metric inc|add|set|observe [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]\n"
 	"       tally-metric delete [-f FILE] [--label K=V]... NAME\n"
 	"       tally-metric time [-f FILE] [--help-text H] [--label K=V]... NAME -- COMMAND [ARG...]\n"
-	"       tally-metric batch [-f FILE] [--sync] UPDATE [';' UPDATE]...\n"
+	"       tally-metric batch [-f FILE] [--sync] [--quiet-write-errors] UPDATE [';' UPDATE]...\n"
 	"       tally-metric --help\n";
 
 static const char help_text[] =
@@ -60,6 +60,8 @@ static const char help_text[] =
 	"  --buckets B1,B2,...  bucket bounds for observe (default\n"
 	"                       0.1,0.5,1,2.5,5,10,30,60,120,300,600,1800,3600; +Inf is implied)\n"
 	"  --sync               fsync the file and its directory\n"
+	"  --quiet-write-errors with batch: a failed system call exits 111 without its\n"
+	"                       message (the caller reported the same failure already)\n"
 	"  --help               print this help and exit\n"
 	"\n"
 	"Exit status: 0 success, 1 input refused, 100 usage error, 111 a system call\n"
@@ -761,6 +763,8 @@ static int batch_main(int argc, char **argv)
 				usage("%s", "-f needs a file name");
 		} else if (!strcmp(argv[i], "--sync")) {
 			t.sync = 1;
+		} else if (!strcmp(argv[i], "--quiet-write-errors")) {
+			die_sys_quiet = 1;
 		} else if (!strcmp(argv[i], "--")) {
 			i++;
 			break;

@@ -44,6 +44,9 @@ _tally_feature_warnings=0
 # Set after a failed write of a log file (reported once), cleared by the
 # next write that succeeds: later calls pass --quiet-write-errors.
 _tally_wquiet=
+# The wall clock at boot in milliseconds, for _tally_now_ms ("" until its
+# first call, and where /proc/uptime cannot be read).
+_tally_boot_ms=
 # The tally-log found, and the TALLY_HOME and PATH it was looked up for.
 _tally_tlog=
 _tally_tlog_key=
@@ -149,13 +152,43 @@ _tally_trace_ctx() {
 }
 
 # _tally_now_ms: sets _tally_ms to the wall clock in milliseconds since the
-# epoch: one `tally-log --clock` (static, the cheapest process there is
-# here), else one `date` (whole seconds where date lacks %N).
+# epoch. Where /proc/uptime can be read, without a process: the first call
+# of the shell takes the wall clock once (below) and the time since boot
+# beside it, later calls add the time since boot read then (a resolution
+# of 10 ms, and no fork). Else one `tally-log --clock` (static, the
+# cheapest process there is here), else one `date` (whole seconds where
+# date lacks %N).
 _tally_now_ms() {
+	local up='' cs=''
+	if [ -n "$_tally_boot_ms" ] && { read -r up cs </proc/uptime; } 2>/dev/null; then
+		case $up in
+		*[0-9].[0-9][0-9])
+			cs=${up#*.}
+			cs=${cs#0}
+			_tally_ms=$((_tally_boot_ms + ${up%.*} * 1000 + cs * 10))
+			return 0
+			;;
+		esac
+	fi
 	_tally_tool
 	if [ -n "$_tally_tlog" ]; then
 		_tally_ms=$("$_tally_tlog" --clock 2>/dev/null) || _tally_ms=
-		case $_tally_ms in '' | *[!0-9]*) ;; *) return 0 ;; esac
+		case $_tally_ms in
+		'' | *[!0-9]*) ;;
+		*)
+			# The wall clock at boot, for the next calls.
+			if [ -z "$_tally_boot_ms" ] && { read -r up cs </proc/uptime; } 2>/dev/null; then
+				case $up in
+				*[0-9].[0-9][0-9])
+					cs=${up#*.}
+					cs=${cs#0}
+					_tally_boot_ms=$((_tally_ms - ${up%.*} * 1000 - cs * 10))
+					;;
+				esac
+			fi
+			return 0
+			;;
+		esac
 	fi
 	_tally_ms=$(date +%s%N 2>/dev/null)
 	case $_tally_ms in
@@ -208,8 +241,7 @@ _tally_json() {
 # line: with c in SINKS to the console (stderr) and the open feature's text
 # log as "[HH:MM:SS] LEVEL message", with j in SINKS as a JSON event in the
 # feature's JSON log when JSON logging is on, with s in build-summary.jsonl
-# too; with t in SINKS sets _tally_ms to the wall clock in milliseconds as
-# the line is written. The options --text-message M and --text-level L give
+# too. The options --text-message M and --text-level L give
 # the console and text-log line words and a level of its own. One tally-log
 # process (awk without it). A failed write is reported by the first call
 # that meets it; later calls pass --quiet-write-errors until one succeeds
@@ -223,11 +255,11 @@ _tally_emit() {
 	case $sinks in *[js]*) _tally_json ;; esac
 	case $sinks in *s*) [ -z "$_tally_jfile" ] || sfile="${_tally_jfile%/*}/build-summary.jsonl" ;; esac
 	case $sinks in *j*) ;; *) _tally_jfile=$sfile sfile= ;; esac
-	case $sinks in *t*) ;; *) [ -n "$console$_tally_jfile" ] || return 0 ;; esac
+	[ -n "$console$_tally_jfile" ] || return 0
 	_tally_trace_cur=
 	[ -z "$_tally_jfile" ] || _tally_trace_ctx
 	_tally_tool
-	if [ -n "$_tally_tlog" ] && [ -n "$console$_tally_jfile" ]; then
+	if [ -n "$_tally_tlog" ]; then
 		set -- ${_tally_wquiet:+--quiet-write-errors} --level "$level" ${console:+--console} \
 			${_tally_trace_cur:+--traceparent "$_tally_trace_cur"} \
 			${_tally_tfile:+--text-log "$_tally_tfile"} \
@@ -236,18 +268,11 @@ _tally_emit() {
 			${_tally_feature:+--feature "$_tally_feature"} \
 			${_tally_feature_version:+--version "$_tally_feature_version"} \
 			"$@" -- "$msg"
-		case $sinks in
-		*t*)
-			_tally_ms=$("$_tally_tlog" --clock "$@") && rc=0 || rc=$?
-			case $_tally_ms in '' | *[!0-9]*) _tally_now_ms ;; esac
-			;;
-		*) "$_tally_tlog" "$@" && rc=0 || rc=$? ;;
-		esac
+		"$_tally_tlog" "$@" && rc=0 || rc=$?
 		case $rc in 0) _tally_wquiet= ;; 111) _tally_wquiet=1 ;; esac
 		return 0
 	fi
 	_tally_now_ms
-	[ -n "$console$_tally_jfile" ] || return 0
 	_tally_awk_opts "$@"
 	_tally_a_mode=event _tally_a_level=$level _tally_a_msg=$msg _tally_a_json2=$sfile
 	_tally_a_ms=$_tally_ms _tally_a_console=$console
@@ -645,10 +670,11 @@ log_feature_start() {
 		_tally_trace_fstart=$_tally_trace_now
 	fi
 	{ true >>"$dir/$name.log"; } 2>/dev/null || :
-	# One tally-log: console, text log, JSON event, and the start time.
-	_tally_emit cjt INFO "Feature $name started" --stage start \
-		--text-message "Feature $name${2:+ $2} started"
+	_tally_now_ms
 	_tally_feature_start_ms=$_tally_ms
+	# One tally-log: console, text log and JSON event.
+	_tally_emit cj INFO "Feature $name started" --stage start \
+		--text-message "Feature $name${2:+ $2} started"
 	return 0
 }
 

@@ -270,21 +270,18 @@ _tally_metrics_command_end() {
 }
 
 # _tally_metrics_batch UPDATE...: one `tally-metric batch -f _tally_mfile`
-# of the updates. Its messages go to stderr, except that a system failure
-# (status 111: a full disk, a read-only directory) is reported by the first
-# batch that meets it only, until a batch succeeds again
-# (_tally_mquiet). Returns 0.
+# of the updates (its messages on stderr). A system failure (status 111: a
+# full disk, a read-only directory) is reported by the first batch that
+# meets it only: later batches pass --quiet-write-errors until one succeeds
+# again (_tally_mquiet). Returns 0.
 _tally_metrics_batch() {
-	local out='' rc=0
-	out=$("$_tally_tmetric" batch -f "$_tally_mfile" "$@" 2>&1) && rc=0 || rc=$?
+	local rc=0
+	"$_tally_tmetric" batch -f "$_tally_mfile" ${_tally_mquiet:+--quiet-write-errors} "$@" &&
+		rc=0 || rc=$?
 	case $rc in
 	0) _tally_mquiet= ;;
-	111)
-		[ -z "$_tally_mquiet" ] || out=
-		_tally_mquiet=1
-		;;
+	111) _tally_mquiet=1 ;;
 	esac
-	[ -z "$out" ] || printf '%s\n' "$out" >&2
 	return 0
 }
 

@@ -41,14 +41,18 @@ void die(int code, const char *fmt, ...)
 	exit(code);
 }
 
+int die_sys_quiet;
+
 void die_sys(int code, const char *fmt, ...)
 {
 	va_list ap;
 	int err = errno;
 
-	va_start(ap, fmt);
-	vmsg("fatal", err, fmt, ap);
-	va_end(ap);
+	if (!die_sys_quiet) {
+		va_start(ap, fmt);
+		vmsg("fatal", err, fmt, ap);
+		va_end(ap);
+	}
 	exit(code);
 }
 

@@ -22,7 +22,11 @@ extern const char *die_prog;
 /* Prints "PROG: fatal: MSG\n" on stderr and exits with status CODE. */
 void die(int code, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
-/* Like die(), with ": strerror(errno)" appended. */
+/* When set, die_sys() exits without its message (a caller that reported
+ * the same failure already, e.g. tally-metric --quiet-write-errors). */
+extern int die_sys_quiet;
+/* Like die(), with ": strerror(errno)" appended (nothing printed when
+ * die_sys_quiet is set). */
 void die_sys(int code, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
 /* Prints "PROG: usage: MSG\n" (MSG usually the synopsis) and exits 100. */

@@ -35,7 +35,7 @@ values_as_v() {
 	assert_line --index 0 'usage: tally-metric inc|add|set|observe [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]'
 	assert_line --index 1 '       tally-metric delete [-f FILE] [--label K=V]... NAME'
 	assert_line --index 2 '       tally-metric time [-f FILE] [--help-text H] [--label K=V]... NAME -- COMMAND [ARG...]'
-	assert_line --index 3 "       tally-metric batch [-f FILE] [--sync] UPDATE [';' UPDATE]..."
+	assert_line --index 3 "       tally-metric batch [-f FILE] [--sync] [--quiet-write-errors] UPDATE [';' UPDATE]..."
 	assert_line --index 4 '       tally-metric --help'
 	run --separate-stderr tally-metric set --help
 	assert_success
@@ -867,4 +867,16 @@ EOF
 EOF
 	[ ! -e m.prom ]
 	[ ! -e x.prom ]
+}
+
+@test "batch --quiet-write-errors exits 111 without the message; other errors are still reported" {
+	run --separate-stderr tally-metric batch -f /nonexistent/dir/m.prom inc c_total
+	assert_failure 111
+	assert_equal "$stderr" "tally-metric: fatal: unable to lock /nonexistent/dir/m.prom: its directory does not exist"
+	run --separate-stderr tally-metric batch -f /nonexistent/dir/m.prom --quiet-write-errors inc c_total
+	assert_failure 111
+	assert_equal "$stderr" ""
+	run --separate-stderr tally-metric batch -f m.prom --quiet-write-errors set 'bad name' 1
+	assert_failure 1
+	[[ $stderr == "tally-metric: fatal: invalid metric name"* ]] || fail "stderr: $stderr"
 }

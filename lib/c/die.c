@@ -7,6 +7,7 @@
 #include "tally.h"
 
 const char *die_prog = "tally";
+int die_sys_quiet;
 
 /* Prints "PROG: KIND: MSG[: strerror(err)]\n" on stderr in one write. */
 static void vmsg(const char *kind, int err, const char *fmt, va_list ap)
@@ -35,13 +36,13 @@ void die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	va_start(ap, fmt);
-	vmsg("fatal", 0, fmt, ap);
-	va_end(ap);
+	if (!(die_sys_quiet && code == EXIT_SYS)) {
+		va_start(ap, fmt);
+		vmsg("fatal", 0, fmt, ap);
+		va_end(ap);
+	}
 	exit(code);
 }
-
-int die_sys_quiet;
 
 void die_sys(int code, const char *fmt, ...)
 {

@@ -22,8 +22,9 @@ extern const char *die_prog;
 /* Prints "PROG: fatal: MSG\n" on stderr and exits with status CODE. */
 void die(int code, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
-/* When set, die_sys() exits without its message (a caller that reported
- * the same failure already, e.g. tally-metric --quiet-write-errors). */
+/* When set, die_sys() and die(EXIT_SYS, ...) exit without their message
+ * (a caller reported the same failure already: tally-metric
+ * --quiet-write-errors). */
 extern int die_sys_quiet;
 /* Like die(), with ": strerror(errno)" appended (nothing printed when
  * die_sys_quiet is set). */

@@ -37,6 +37,7 @@
                                       * file a listing opens, /proc files, the build summary, the
                                       * connection accepted before another is given up for it */
 #define HTTPD_ACCEPT_BATCH 32        /* connections accepted per poll round, at most */
+#define HTTPD_EVICT_GRACE_MS 1000    /* idle less than this: given up only after slow heads */
 #define HTTPD_RLIM_BIG (1LL << 30)   /* an RLIMIT_NOFILE above this is taken as no limit */
 #define HTTPD_IDLE_TIMEOUT_MS 10000  /* default: a keep-alive connection may idle this long */
 #define HTTPD_HEAD_TIMEOUT_MS 5000   /* default: a begun request head must be complete; else 408 */
@@ -1542,15 +1543,17 @@ static void refuse(int fd)
 }
 
 /* Returns the connection best given up to make room for a new one, or
- * NULL when there is none: the oldest (its deadline first, as every one
- * of a kind has the same timeout) of those lingering after their last
- * response, else of those idle with no request bytes, else of those with
- * a partial request head; never one sending a response, nor one accepted
- * in this poll round (it has not been read yet). */
+ * NULL when there is none. In this order, the oldest first (the one whose
+ * deadline comes first, as all of a kind have the same timeout): one
+ * lingering after its last response; one idle with no request bytes for
+ * HTTPD_EVICT_GRACE_MS or more; one with a partial request head; one idle
+ * for less (new, it may not have had time to send its request). Never one
+ * sending a response, nor one accepted in this poll round. */
 static struct conn *victim(void)
 {
+	long long fresh_after = now_ms() - HTTPD_EVICT_GRACE_MS + idle_timeout_ms;
 	struct conn *best = NULL;
-	int best_rank = 3, rank;
+	int best_rank = 4, rank;
 	size_t i;
 
 	for (i = 0; i < HTTPD_MAX_CONNS; i++) {
@@ -1558,8 +1561,10 @@ static struct conn *victim(void)
 
 		if (c->state == CONN_CLOSING)
 			rank = 0;
+		else if (c->state == CONN_READING && c->in_len)
+			rank = 2;
 		else if (c->state == CONN_READING)
-			rank = c->in_len ? 2 : 1;
+			rank = c->deadline > fresh_after ? 3 : 1;
 		else
 			continue;
 		if (c->round == rounds)

@@ -1,12 +1,14 @@
 # faults.bash: helpers for tests/faults/*.bats (fault injection and load).
 # `load ../lib/faults` after `load ../lib/common`.
 #
-# Provides: small_tmpfs, faults_teardown, httpd_start, scrape_ok,
-# jsonl_ok. Every mount and background process a test makes is recorded
-# here and undone by faults_teardown (call it from teardown).
+# Provides: small_tmpfs, faults_teardown, httpd_start, httpd_stop,
+# httpd_fds, httpd_alive, scrape_ok, jsonl_ok. Every mount and background
+# process a test makes is recorded here and undone by faults_teardown (call
+# it from teardown).
 
 FAULT_MOUNTS=()
 FAULT_PIDS=()
+HTTPD_CMD=()
 
 # small_tmpfs DIR SIZE: mounts a tmpfs of SIZE (e.g. 256k) on DIR (created),
 # or skips the test with the reason when that is not permitted here.
@@ -34,14 +36,54 @@ faults_teardown() {
 
 # httpd_start ARG...: starts tally-httpd on 127.0.0.1 (port 0, learnt from
 # --port-file) with ARG (e.g. --dir DIR); sets HTTPD_PID, PORT and URL.
+# Reads HTTPD_NOFILE, when set: the descriptor limit it runs under (ulimit
+# -n); HTTPD_CMD, when set (an array): the command run in place of
+# tally-httpd (e.g. valgrind OPTIONS ./tally-httpd).
 httpd_start() {
+	local cmd=(tally-httpd)
+	[ "${#HTTPD_CMD[@]}" -eq 0 ] || cmd=("${HTTPD_CMD[@]}")
 	rm -f "$BATS_TEST_TMPDIR/port"
-	tally-httpd --listen 127.0.0.1:0 --port-file "$BATS_TEST_TMPDIR/port" "$@" \
-		2>>"$BATS_TEST_TMPDIR/httpd.err" 3>&- &
+	(
+		[ -z "${HTTPD_NOFILE-}" ] || ulimit -n "$HTTPD_NOFILE" || exit 111
+		exec "${cmd[@]}" --listen 127.0.0.1:0 --port-file "$BATS_TEST_TMPDIR/port" "$@"
+	) 2>>"$BATS_TEST_TMPDIR/httpd.err" 3>&- &
 	HTTPD_PID=$!
-	wait_for_file "$BATS_TEST_TMPDIR/port" 10 || fail "tally-httpd wrote no port file"
+	wait_for_file "$BATS_TEST_TMPDIR/port" 30 || fail "tally-httpd wrote no port file"
 	PORT=$(cat "$BATS_TEST_TMPDIR/port")
 	URL=http://127.0.0.1:$PORT
+}
+
+# httpd_alive: succeeds while the server runs (a zombie does not count).
+httpd_alive() {
+	local state=
+	[ -r "/proc/$HTTPD_PID/stat" ] || return 1
+	state=$(sed 's/.*) //; s/ .*//' "/proc/$HTTPD_PID/stat" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# httpd_stop [SECONDS]: stops the server with SIGTERM and waits for it to
+# exit, at most SECONDS (default 10; then SIGKILL); returns its exit
+# status and forgets HTTPD_PID.
+httpd_stop() {
+	local i=0 limit=$((${1:-10} * 20)) rc=0
+	kill -TERM "$HTTPD_PID" 2>/dev/null || return 1
+	while httpd_alive; do
+		i=$((i + 1))
+		if [ "$i" -gt "$limit" ]; then
+			kill -9 "$HTTPD_PID" 2>/dev/null || :
+			break
+		fi
+		sleep 0.05
+	done
+	wait "$HTTPD_PID" || rc=$?
+	HTTPD_PID=
+	return "$rc"
+}
+
+# httpd_fds: prints the number of descriptors the server has open.
+httpd_fds() {
+	local fds=("/proc/$HTTPD_PID/fd/"*)
+	printf '%s\n' "${#fds[@]}"
 }
 
 # scrape_ok [URL]: one scrape of URL/metrics (default $URL); succeeds when

@@ -47,6 +47,13 @@ _tally_wquiet=
 # The wall clock at boot in milliseconds, for _tally_now_ms ("" until its
 # first call, and where /proc/uptime cannot be read).
 _tally_boot_ms=
+# log_command's answers of `command -v` ("NAME<TAB>ANSWER" lines) and the
+# PATH they are for; a newline and a tab for the patterns.
+_tally_which_list=
+_tally_which_path=
+_tally_nl='
+'
+_tally_tab='	'
 # The tally-log found, and the TALLY_HOME and PATH it was looked up for.
 _tally_tlog=
 _tally_tlog_key=
@@ -729,16 +736,37 @@ log_command() {
 	{ true >>"$_tally_res"; } 2>/dev/null || _tally_res=
 	# An external command (a path) runs under tally-log; a function or
 	# builtin (command -v prints its name) in a subshell piped into it.
-	# `command -v` goes through a file and `read`: no fork; the answer is
-	# kept for the next call of the same name.
-	if [ "$1:${PATH-}" != "${_tally_which_name-}" ]; then
-		_tally_which_name="$1:${PATH-}"
+	# `command -v` goes through a file and `read`: no fork; the answers are
+	# kept per name (for this PATH) in _tally_which_list, lines of
+	# "NAME<TAB>ANSWER", so a build's commands are looked up once each.
+	[ "${PATH-}" = "${_tally_which_path-}" ] || _tally_which_list='' _tally_which_path=${PATH-}
+	case $1 in
+	*"$_tally_nl"* | *"$_tally_tab"*) _tally_which=none ;;
+	*)
+		case $_tally_which_list in
+		*"$_tally_nl$1$_tally_tab"*)
+			_tally_which=${_tally_which_list#*"$_tally_nl$1$_tally_tab"}
+			_tally_which=${_tally_which%%"$_tally_nl"*}
+			;;
+		*) _tally_which=none ;;
+		esac
+		;;
+	esac
+	if [ "$_tally_which" = none ]; then
 		_tally_which=
 		if ! { command -v "$1" >"$sfile" && read -r _tally_which <"$sfile"; } 2>/dev/null; then
 			# Not found, or the file cannot be written (a full disk): ask
 			# again through a command substitution (a fork, then cached).
 			_tally_which=$(command -v "$1" 2>/dev/null) || _tally_which=
 		fi
+		case $1 in
+		*"$_tally_nl"* | *"$_tally_tab"*) ;;
+		*)
+			# At most about 16 KiB of answers; then start again.
+			[ "${#_tally_which_list}" -lt 16384 ] || _tally_which_list=
+			_tally_which_list="${_tally_which_list:-$_tally_nl}$1$_tally_tab$_tally_which$_tally_nl"
+			;;
+		esac
 	fi
 	path=$_tally_which
 	_tally_tool

@@ -39,6 +39,8 @@
 #define HTTPD_ACCEPT_BATCH 32        /* connections accepted per poll round, at most */
 #define HTTPD_EVICT_GRACE_MS 1000    /* idle less than this: given up only after slow heads */
 #define HTTPD_RLIM_BIG (1LL << 30)   /* an RLIMIT_NOFILE above this is taken as no limit */
+#define HTTPD_BACKLOG 1024           /* connections the kernel queues before accept() (clamped
+                                      * to net.core.somaxconn; musl's SOMAXCONN is only 128) */
 #define HTTPD_IDLE_TIMEOUT_MS 10000  /* default: a keep-alive connection may idle this long */
 #define HTTPD_HEAD_TIMEOUT_MS 5000   /* default: a begun request head must be complete; else 408 */
 #define HTTPD_WRITE_TIMEOUT_MS 10000 /* a response write must progress within this; else close */
@@ -309,7 +311,7 @@ static int open_listener(const struct sockaddr *sa, socklen_t len, int v6only)
 	if (v6only >= 0 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
 	                              sizeof v6only) < 0)
 		goto out_close;
-	if (bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0)
+	if (bind(fd, sa, len) < 0 || listen(fd, HTTPD_BACKLOG) < 0)
 		goto out_close;
 	if (set_nonblock(fd) < 0)
 		goto out_close;

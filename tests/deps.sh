@@ -60,6 +60,7 @@ if [ "$mode" != demo ]; then
 	need npm npm
 	need buildah buildah
 	need debootstrap debootstrap
+	need valgrind valgrind
 	need_file /usr/lib/python3/dist-packages/yaml/__init__.py python3-yaml
 fi
 if [ "$mode" = bench ]; then

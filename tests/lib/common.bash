@@ -14,12 +14,16 @@ load "$bats_load_library_path/bats-assert/load"
 # tests/run.sh sets TALLY_TEST_SHELL; "dash" when run by hand.
 TEST_SHELL=${TALLY_TEST_SHELL:-dash}
 
-# tally_setup: clears every tally and design variable, points TALLY_HOME at
+# tally_setup: clears every tally and design variable (but the test
+# settings TALLY_TEST_SHELL, TALLY_TEST_BUILD, TALLY_SANITIZE), points TALLY_HOME at
 # the build tree, puts its bin/ first on PATH and works in BATS_TEST_TMPDIR.
 tally_setup() {
 	local v
 	for v in $(env | sed -n 's/^\(TALLY_[A-Za-z0-9_]*\)=.*/\1/p'); do
-		[ "$v" = TALLY_TEST_SHELL ] || unset "$v"
+		case $v in
+		TALLY_TEST_SHELL | TALLY_TEST_BUILD | TALLY_SANITIZE) ;;
+		*) unset "$v" ;;
+		esac
 	done
 	unset BUILD_LOG_DIR LOG_LEVEL ENABLE_JSON_LOGGING BUILD_CORRELATION_ID \
 		METRICS_ENABLED METRICS_PORT METRICS_REFRESH_INTERVAL OTEL_ENABLED \

@@ -53,7 +53,7 @@ for s in $shells; do
 	TALLY_TEST_SHELL=$cmd suite "shell libraries under $cmd" tests/shell
 done
 suite "C helpers" tests/helpers
-suite "faults: full disks, killed writers, concurrent RUN steps" tests/faults
+suite "faults: full disks, killed writers, read-only root, directory faults, load, soak" tests/faults
 suite "end to end: real Prometheus scrapes, the fleet, real OCI image builds" tests/e2e
 
 printf '\ntests: %d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"

@@ -75,7 +75,7 @@ SH
 	assert_output 1
 	# The exporter on a port above 1023, scraped by Prometheus' own checker.
 	port=$(free_port)
-	"${NOBODY[@]}" "$TALLY_HOME/bin/metrics-exporter" --listen "127.0.0.1:$port" --dir "$U/metrics" \
+	"${NOBODY[@]}" "$TALLY_HOME/bin/metrics-exporter" --listen "127.0.0.1:$port" --dir "$U/metrics" 3>&- \
 		2>"$BATS_TEST_TMPDIR/exporter.err" &
 	FAULT_PIDS+=($!)
 	for i in $(seq 50); do

@@ -45,9 +45,13 @@ run_sh() {
 
 # free_port: prints a TCP port on 127.0.0.1 that nothing listens on now.
 free_port() {
-	local p
+	local p lo=32768 hi
+	# Below the kernel's ephemeral range, which outgoing connections (curl,
+	# the load tests' thousands of clients) take their local ports from.
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || :
+	[ "$lo" -gt 12000 ] 2>/dev/null || lo=32768
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (lo - 10000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			printf '%s\n' "$p"
 			return 0

@@ -2097,6 +2097,10 @@ int main(int argc, char **argv)
 	for (i = 1; i < (int)ndirs; i++)
 		fprintf(stderr, ", %s", dirs[i]);
 	fputc('\n', stderr);
+	/* Read the directories once now: the first scrape is served from a
+	 * snapshot, and a file that is being appended to later has a version
+	 * held (see textfile.h, caught in the middle of a write). */
+	(void)refresh();
 	if (port_file) {
 		snprintf(portstr, sizeof portstr, "%s", strrchr(name, ':') + 1);
 		if (write_port_file(port_file, portstr) < 0)

@@ -32,12 +32,13 @@
 #define HTTPD_DEFAULT_LOG_DIR "/var/log/container-build"
 #define HTTPD_DEFAULT_PORT "9090"
 
-#define HTTPD_MAX_CONNS 256          /* open connections at most (fewer under a low RLIMIT_NOFILE) */
+#define HTTPD_MAX_CONNS 1024         /* open connections at most (fewer under a low RLIMIT_NOFILE) */
 #define HTTPD_FD_RESERVE 8           /* descriptors kept out of the connection cap: the directory and
                                       * file a listing opens, /proc files, the build summary, the
                                       * connection accepted before another is given up for it */
 #define HTTPD_ACCEPT_BATCH 32        /* connections accepted per poll round, at most */
 #define HTTPD_EVICT_GRACE_MS 1000    /* idle less than this: given up only after slow heads */
+#define HTTPD_NOFILE_SPARE 64       /* descriptors beyond the connections raise_nofile() asks for */
 #define HTTPD_RLIM_BIG (1LL << 30)   /* an RLIMIT_NOFILE above this is taken as no limit */
 #define HTTPD_BACKLOG 1024           /* connections the kernel queues before accept() (clamped
                                       * to net.core.somaxconn; musl's SOMAXCONN is only 128) */
@@ -1656,6 +1657,27 @@ static void init_conn_cap(int guess)
 		          (unsigned long long)rl.rlim_cur, other_fds, max_conns);
 }
 
+/* Raises the soft RLIMIT_NOFILE towards the hard one, as far as
+ * HTTPD_MAX_CONNS connections and HTTPD_NOFILE_SPARE more descriptors need
+ * (the common soft limit of 1024 would leave fewer than 1,024 connections;
+ * Go's runtime and nginx's worker_rlimit_nofile do the same). Quietly
+ * keeps the limit when it cannot. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t want = HTTPD_MAX_CONNS + HTTPD_NOFILE_SPARE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+		want = rl.rlim_max;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 /* Called when accept() failed with EMFILE or poll() with EINVAL: the
  * descriptor limit was lowered under the server, or descriptors are held
  * elsewhere. Lowers max_conns to what the limit leaves (init_conn_cap) and
@@ -2092,6 +2114,7 @@ int main(int argc, char **argv)
 	if (lfd < 0)
 		die_sys(EXIT_SYS, "unable to listen on %s", name);
 	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	raise_nofile();
 	init_conn_cap((lfd > spare_fd ? lfd : spare_fd) + 1);
 	fprintf(stderr, "tally-httpd: listening on %s, serving %s", name, dirs[0]);
 	for (i = 1; i < (int)ndirs; i++)

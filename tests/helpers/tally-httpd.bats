@@ -765,13 +765,32 @@ PY
 	kill -0 "$HTTPD_PID"
 }
 
+# start_capped NOFILE [ARG...]: starts the server under `ulimit -n NOFILE`
+# (soft and hard), so that its connection cap is a few; sets CAP to it.
+start_capped() {
+	local n=$1
+	shift
+	mkdir -p m
+	(ulimit -n "$n" && exec tally-httpd --listen 127.0.0.1:0 --dir "$BATS_TEST_TMPDIR/m" \
+		--port-file "$BATS_TEST_TMPDIR/port" "$@" 2>"$BATS_TEST_TMPDIR/stderr" 3>&-) &
+	HTTPD_PID=$!
+	wait_for_file "$BATS_TEST_TMPDIR/port" 10 || fail "tally-httpd wrote no port file"
+	PORT=$(cat port)
+	URL=http://127.0.0.1:$PORT
+	curl -sS --max-time 10 -o body "$URL/metrics"
+	CAP=$(value_of tally_httpd_connections_limit <body)
+}
+
 @test "past the connection cap a new connection takes the place of the oldest idle one, and the server recovers" {
-	start_server
+	start_capped 40
+	[ "$CAP" -ge 8 ] && [ "$CAP" -le 32 ] || fail "cap $CAP"
+	sleep 1.1 # the scrape's connection is idle, and so are the ones below
 	fds=()
-	for i in $(seq 256); do
+	for i in $(seq "$CAP"); do
 		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
 		fds+=("$fd")
 	done
+	sleep 1.1
 	run curl -sS --max-time 3 "$URL/healthz"
 	assert_success
 	assert_output 'ok'
@@ -779,14 +798,31 @@ PY
 	run timeout 2 cat <&"${fds[0]}"
 	assert_success
 	assert_output ''
-	run timeout 0.3 cat <&"${fds[255]}"
+	run timeout 0.3 cat <&"${fds[$((CAP - 1))]}"
 	assert_equal "$status" 124
 	for fd in "${fds[@]}"; do exec {fd}>&-; done
 	curl -sS --max-time 3 -o body "$URL/metrics"
 	promtool check metrics <body
 	assert_equal "$(value_of tally_httpd_connections_evicted_total <body)" 1
 	assert_equal "$(value_of tally_httpd_connections_refused_total <body)" 0
-	assert_equal "$(value_of tally_httpd_connections_limit <body)" 256
+}
+
+@test "the connection cap is 1,024, the soft descriptor limit raised for it as far as the hard one allows" {
+	start_capped 4096
+	assert_equal "$CAP" 1024
+	run grep -c 'RLIMIT_NOFILE' stderr
+	assert_output 0
+	kill "$HTTPD_PID"; wait "$HTTPD_PID" || :
+	# soft 100 with a hard limit of 4096: raised, so the cap is the most
+	(ulimit -Sn 100 && ulimit -Hn 4096 && exec tally-httpd --listen 127.0.0.1:0 \
+		--dir "$BATS_TEST_TMPDIR/m" --port-file "$BATS_TEST_TMPDIR/port2" 2>stderr2 3>&-) &
+	HTTPD_PID=$!
+	wait_for_file port2 10 || fail "no port file"
+	curl -sS --max-time 10 -o body "http://127.0.0.1:$(cat port2)/metrics"
+	assert_equal "$(value_of tally_httpd_connections_limit <body)" 1024
+	run grep '^Max open files' "/proc/$HTTPD_PID/limits"
+	[[ $output =~ ^Max\ open\ files\ +([0-9]+)\ +4096 ]] && [ "${BASH_REMATCH[1]}" -ge 1088 ] ||
+		fail "limits: $output"
 }
 
 @test "when every connection is busy sending a response a new one gets 503 and is closed, and the server recovers" {
@@ -796,14 +832,8 @@ PY
 	awk 'BEGIN { print "# HELP big_value Big.\n# TYPE big_value gauge"
 		for (i = 0; i < 400000; i++) printf "big_value{i=\"%07d\"} %d\n", i, i }' >m/big.prom
 	# a descriptor limit low enough for a cap of a few connections
-	(ulimit -n 24 && exec tally-httpd --listen 127.0.0.1:0 --dir "$BATS_TEST_TMPDIR/m" \
-		--port-file "$BATS_TEST_TMPDIR/port" 2>"$BATS_TEST_TMPDIR/stderr" 3>&-) &
-	HTTPD_PID=$!
-	wait_for_file "$BATS_TEST_TMPDIR/port" 10 || fail "tally-httpd wrote no port file"
-	PORT=$(cat port)
-	URL=http://127.0.0.1:$PORT
-	curl -sS --max-time 10 -o body "$URL/metrics"
-	cap=$(value_of tally_httpd_connections_limit <body)
+	start_capped 24
+	cap=$CAP
 	[ "$cap" -ge 1 ] && [ "$cap" -le 16 ] || fail "cap $cap"
 	run grep -c "^tally-httpd: warning: RLIMIT_NOFILE 24 with [0-9]* other descriptors open: at most $cap connections\$" stderr
 	assert_output 1

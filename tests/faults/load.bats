@@ -105,13 +105,14 @@ counter() {
 }
 
 @test "1,000 concurrent connections held open: 20 scrapes all succeed beside them, and the exporter recovers when they go" {
-	local base
+	local base rss
 	need_fds 1200
 	httpd_start --dir "$BATS_TEST_TMPDIR/m"
 	base=$(httpd_fds)
 	loadgen_start --conns 1000 --mode idle
 	# every one of the 1,000 is open at the server during every scrape
 	scrapes 1000
+	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$HTTPD_PID/status")
 	loadgen_stop
 	recovered "$base"
 	assert_equal "$(lg .opens)" 1000
@@ -119,7 +120,7 @@ counter() {
 	assert_equal "$(lg .connect_errors)" 0
 	assert_equal "$(counter tally_httpd_connections_refused_total)" 0
 	assert_equal "$(counter tally_httpd_connections_evicted_total)" 0
-	echo "# 1000 connections held at once by the exporter, $SCRAPES/$SCRAPES scrapes ok beside them (slowest ${SLOWEST} s), none closed, descriptors back to $base" >&3
+	echo "# 1000 connections held at once by the exporter (VmRSS ${rss} KiB), $SCRAPES/$SCRAPES scrapes ok beside them (slowest ${SLOWEST} s), none closed, descriptors back to $base" >&3
 }
 
 @test "1,500 clients holding idle connections, past the cap of 1,024: 20 scrapes all succeed with the table full, and the exporter recovers" {

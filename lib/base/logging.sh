@@ -158,6 +158,20 @@ _tally_trace_ctx() {
 	_tally_trace_cur=${_tally_trace_feature:-$_tally_trace_build}
 }
 
+# _tally_uptime_ms: sets _tally_up to the time since boot in milliseconds
+# from /proc/uptime (a resolution of 10 ms), no process; returns 1 when it
+# cannot be read.
+_tally_uptime_ms() {
+	local up='' cs=''
+	{ read -r up cs </proc/uptime; } 2>/dev/null || return 1
+	case $up in
+	*[0-9].[0-9][0-9]) ;;
+	*) return 1 ;;
+	esac
+	cs=${up#*.}
+	_tally_up=$((${up%.*} * 1000 + ${cs#0} * 10))
+}
+
 # _tally_now_ms: sets _tally_ms to the wall clock in milliseconds since the
 # epoch. Where /proc/uptime can be read, without a process: the first call
 # of the shell takes the wall clock once (below) and the time since boot
@@ -166,16 +180,9 @@ _tally_trace_ctx() {
 # cheapest process there is here), else one `date` (whole seconds where
 # date lacks %N).
 _tally_now_ms() {
-	local up='' cs=''
-	if [ -n "$_tally_boot_ms" ] && { read -r up cs </proc/uptime; } 2>/dev/null; then
-		case $up in
-		*[0-9].[0-9][0-9])
-			cs=${up#*.}
-			cs=${cs#0}
-			_tally_ms=$((_tally_boot_ms + ${up%.*} * 1000 + cs * 10))
-			return 0
-			;;
-		esac
+	if [ -n "$_tally_boot_ms" ] && _tally_uptime_ms; then
+		_tally_ms=$((_tally_boot_ms + _tally_up))
+		return 0
 	fi
 	_tally_tool
 	if [ -n "$_tally_tlog" ]; then
@@ -184,15 +191,8 @@ _tally_now_ms() {
 		'' | *[!0-9]*) ;;
 		*)
 			# The wall clock at boot, for the next calls.
-			if [ -z "$_tally_boot_ms" ] && { read -r up cs </proc/uptime; } 2>/dev/null; then
-				case $up in
-				*[0-9].[0-9][0-9])
-					cs=${up#*.}
-					cs=${cs#0}
-					_tally_boot_ms=$((_tally_ms - ${up%.*} * 1000 - cs * 10))
-					;;
-				esac
-			fi
+			[ -n "$_tally_boot_ms" ] || ! _tally_uptime_ms ||
+				_tally_boot_ms=$((_tally_ms - _tally_up))
 			return 0
 			;;
 		esac

@@ -846,7 +846,7 @@ log_command() {
 # (when those libraries are loaded). Returns 0, or 1 when no feature is open.
 # Example: log_feature_start jq 1.7 && log_command "Install jq" true && log_feature_end
 log_feature_end() {
-	local name="$_tally_feature" dur='' status=success level=INFO
+	local name="$_tally_feature" dur='' status=success level=INFO line=''
 	if [ -z "$name" ]; then
 		_tally_emit c WARN "log_feature_end: no feature is open"
 		return 1
@@ -883,15 +883,15 @@ log_feature_end() {
 	[ $# -eq 0 ] || set -- --remove "$1" ${2:+--remove "$2"}
 	# One tally-log: the console and text-log line, and with JSON logging
 	# the closing event in the feature's JSON log and build-summary.jsonl.
+	line="Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)"
 	if command -v _tally_json_on >/dev/null 2>&1 && _tally_json_on; then
-		_tally_emit cjs "$level" "Feature $name finished" --text-level INFO \
-			--text-message "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)" \
+		_tally_emit cjs "$level" "Feature $name finished" --text-level INFO --text-message "$line" \
 			--stage end --field status="$status" --num duration_ms="$dur" \
 			--num command_count="$_tally_feature_commands" \
 			--num error_count="$_tally_feature_errors" \
 			--num warning_count="$_tally_feature_warnings" "$@"
 	else
-		_tally_emit c INFO "Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)" "$@"
+		_tally_emit c INFO "$line" "$@"
 	fi
 	if command -v _tally_metrics_feature_end >/dev/null 2>&1; then
 		_tally_metrics_feature_end "$name" "$status" "$_tally_secs_ms" \

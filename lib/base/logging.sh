@@ -57,6 +57,15 @@ _tally_tab='	'
 # The tally-log found, and the TALLY_HOME and PATH it was looked up for.
 _tally_tlog=
 _tally_tlog_key=
+# The text log and the result file that passed their check (see
+# _tally_text and log_command); log_command's sinks (text log, JSON log,
+# state directory) and what they were looked up for (_tally_ctx_key).
+_tally_tfile_ok=
+_tally_res_ok=
+_tally_ctx_key=
+_tally_ctx_tfile=
+_tally_ctx_jfile=
+_tally_ctx_sdir=
 # The JSON destination of the current call ("" when JSON logging is off)
 # and the build's correlation id; set by json-logging.sh.
 _tally_jfile=
@@ -232,14 +241,20 @@ _tally_text() {
 	_tally_tfile=
 	[ -n "$_tally_feature" ] || return 0
 	_tally_tfile="${BUILD_LOG_DIR:-/var/log/container-build}/$_tally_feature.log"
-	{ true >>"$_tally_tfile"; } 2>/dev/null || _tally_tfile=
+	# Checked once per file, and again after a failed write.
+	[ "$_tally_tfile" = "$_tally_tfile_ok" ] && [ -z "$_tally_wquiet" ] && return 0
+	if { true >>"$_tally_tfile"; } 2>/dev/null; then
+		_tally_tfile_ok=$_tally_tfile
+	else
+		_tally_tfile='' _tally_tfile_ok=''
+	fi
 }
 
 # _tally_json: sets _tally_jfile (and _tally_cid) when JSON logging is on
 # and json-logging.sh is loaded, else sets _tally_jfile to "".
 _tally_json() {
 	_tally_jfile=
-	if command -v _tally_json_target >/dev/null 2>&1; then
+	if [ -n "${_tally_json_loaded-}" ]; then
 		_tally_json_target || :
 	fi
 }
@@ -724,16 +739,25 @@ log_command() {
 	fi
 	shift
 	[ -n "$_tally_feature" ] && _tally_feature_commands=$((_tally_feature_commands + 1))
-	_tally_text
-	_tally_json
-	_tally_state
-	_tally_trace_ctx
+	# The sinks, looked up again only when what they depend on changed
+	# (or a write failed); with tracing on, every time.
+	if [ "$_tally_ctx_key" = "$_tally_feature/${BUILD_LOG_DIR-}/${ENABLE_JSON_LOGGING-}/${BUILD_CORRELATION_ID-}/${TALLY_HOME-}/${PATH-}/$_tally_wquiet" ] &&
+		! _tally_trace_on; then
+		_tally_tfile=$_tally_ctx_tfile _tally_jfile=$_tally_ctx_jfile
+		_tally_sdir=$_tally_ctx_sdir _tally_trace_cur=
+	else
+		_tally_text
+		_tally_json
+		_tally_state
+		_tally_trace_ctx
+		_tally_ctx_tfile=$_tally_tfile _tally_ctx_jfile=$_tally_jfile _tally_ctx_sdir=$_tally_sdir
+		_tally_ctx_key="$_tally_feature/${BUILD_LOG_DIR-}/${ENABLE_JSON_LOGGING-}/${BUILD_CORRELATION_ID-}/${TALLY_HOME-}/${PATH-}/$_tally_wquiet"
+	fi
 	_tally_rec=${_tally_sdir:+$_tally_sdir/commands.tsv}
 	# Scratch files of this shell: the state directory, else TMPDIR.
 	scratch=${_tally_sdir:-${TMPDIR:-/tmp}}
 	_tally_res="$scratch/result.$$"
 	sfile="$scratch/status.$$"
-	{ true >>"$_tally_res"; } 2>/dev/null || _tally_res=
 	# An external command (a path) runs under tally-log; a function or
 	# builtin (command -v prints its name) in a subshell piped into it.
 	# `command -v` goes through a file and `read`: no fork; the answers are
@@ -771,6 +795,15 @@ log_command() {
 	path=$_tally_which
 	_tally_tool
 	if [ -n "$_tally_tlog" ]; then
+		# The result file must take a write: checked once per file, and
+		# again after a failed write.
+		if [ "$_tally_res" != "$_tally_res_ok" ] || [ -n "$_tally_wquiet" ]; then
+			if { true >>"$_tally_res"; } 2>/dev/null; then
+				_tally_res_ok=$_tally_res
+			else
+				_tally_res='' _tally_res_ok=''
+			fi
+		fi
 		case $path in
 		*/*) _tally_run "$desc" "" "$@" && rc=0 || rc=$? ;;
 		*)
@@ -798,6 +831,7 @@ log_command() {
 	else
 		# The awk fallback: the status travels on fd 3 through the command
 		# substitution; fd 4 is the caller's stdout. No PIPESTATUS.
+		{ true >>"$_tally_res"; } 2>/dev/null || _tally_res=
 		_tally_now_ms
 		start=$_tally_ms
 		_tally_awk_opts --stage command
@@ -832,7 +866,7 @@ log_command() {
 	else
 		span=
 	fi
-	if command -v _tally_metrics_command_end >/dev/null 2>&1; then
+	if [ -n "${_tally_metrics_loaded-}" ]; then
 		_tally_metrics_command_end "$_tally_feature" "$desc" "$rc" "$dur" ${tid:+"$tid" "$span"} || :
 	fi
 	return "$rc"
@@ -884,7 +918,7 @@ log_feature_end() {
 	# One tally-log: the console and text-log line, and with JSON logging
 	# the closing event in the feature's JSON log and build-summary.jsonl.
 	line="Feature $name finished: $status, $_tally_feature_errors errors, $_tally_feature_warnings warnings (${_tally_secs}s)"
-	if command -v _tally_json_on >/dev/null 2>&1 && _tally_json_on; then
+	if [ -n "${_tally_json_loaded-}" ] && _tally_json_on; then
 		_tally_emit cjs "$level" "Feature $name finished" --text-level INFO --text-message "$line" \
 			--stage end --field status="$status" --num duration_ms="$dur" \
 			--num command_count="$_tally_feature_commands" \
@@ -893,7 +927,7 @@ log_feature_end() {
 	else
 		_tally_emit c INFO "$line" "$@"
 	fi
-	if command -v _tally_metrics_feature_end >/dev/null 2>&1; then
+	if [ -n "${_tally_metrics_loaded-}" ]; then
 		_tally_metrics_feature_end "$name" "$status" "$_tally_secs_ms" \
 			"$_tally_feature_errors" "$_tally_feature_warnings" "$((_tally_ms / 1000))"
 	fi

@@ -122,7 +122,7 @@ _tally_metrics_base_image() {
 _tally_metrics_info() {
 	local f=''
 	_tally_mcid=
-	if command -v _tally_json_cid >/dev/null 2>&1; then
+	if [ -n "${_tally_json_loaded-}" ]; then
 		_tally_json_cid && _tally_mcid=${_tally_cid-}
 	fi
 	if [ -z "$_tally_mcid" ]; then

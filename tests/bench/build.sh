@@ -47,13 +47,17 @@ else
 fi
 
 # step DESCRIPTION COMMAND [ARG...]: one build command; with
-# BUILD_WORK=noop, /bin/true stands in for it (tally's own cost).
+# BUILD_WORK=noop, /bin/true stands in for it (tally's own cost), with
+# noop2 two of them (the cost of a command apart from a feature's).
 step() {
-	if [ "$BUILD_WORK" = noop ]; then
+	case $BUILD_WORK in
+	noop) log_command "$1" /bin/true ;;
+	noop2)
 		log_command "$1" /bin/true
-	else
-		log_command "$@"
-	fi
+		log_command "$1" /bin/true
+		;;
+	*) log_command "$@" ;;
+	esac
 }
 
 # feature N: one feature; compiles four of the sources, chosen by N.
@@ -100,7 +104,8 @@ done
 SCRIPT
 
 # _bb_run MODE WORK: runs the build once in MODE (bare, tally) with the real
-# commands (WORK=real) or /bin/true for each (noop), in a fresh directory;
+# commands (WORK=real) or /bin/true for each (noop; noop2: two), in a
+# fresh directory;
 # prints "WALL_US CPU_US" (CPU: user + system time of every process of
 # the build); returns 1 when the build failed.
 _bb_run() {
@@ -142,11 +147,11 @@ _bb_check() {
 	return 1
 }
 
-# The real build, BENCH_BUILD_RUNS rounds, then the no-op build as many
+# The real build, BENCH_BUILD_RUNS rounds, then the no-op builds as many
 # times: lines "WORK ROUND MODE WALL_US CPU_US".
 : >"$BENCH_TMP/times"
 _bb_ok=1
-for _bb_w in real noop; do
+for _bb_w in real noop noop2; do
 	_bb_r=1
 	while [ "$_bb_r" -le "$_bb_runs" ]; do
 		if [ $((_bb_r % 2)) = 1 ]; then _bb_order="bare tally"; else _bb_order="tally bare"; fi
@@ -208,6 +213,11 @@ if [ "$_bb_ok" = 1 ]; then
 			own = med("noop", "tally", "cpu") - med("noop", "bare", "cpu")
 			printf "  tally own   %.0f ms of CPU for the build (no-op commands): %.2f ms per command, features included\n",
 				own / 1000, own / 1000 / cmds
+			# Twice the commands: what one command costs; the rest is what
+			# the features cost (start and end lines, metrics batch).
+			percmd = (med("noop2", "tally", "cpu") - med("noop2", "bare", "cpu") - own) / cmds
+			printf "  split       %.2f ms per command (log_command), %.2f ms per feature (log_feature_start and _end)\n",
+				percmd / 1000, (own - percmd * cmds) / feats / 1000
 			printf "  computed    overhead %+.2f%% of the bare build'"'"'s CPU time; under 1%% when commands average %.0f ms or more (here %.0f ms)\n",
 				own / C["bare"] * 100, own / 1000 / cmds * 100, C["bare"] / 1000 / cmds
 			printf "  target      under 1%%: %s on this build\n",

@@ -732,7 +732,7 @@ _tally_run() {
 # Globals: reads BUILD_LOG_DIR, ENABLE_JSON_LOGGING; counts in the feature.
 # Example: log_command "Installing Python" apt-get install -y python3
 log_command() {
-	local desc="${1-}" rc=0 dur=0 warn=0 wfail=0 sfile='' path='' r1='' start='' scratch='' span='' tid=''
+	local desc="${1-}" rc=0 dur=0 warn=0 wfail=0 sfile='' path='' r1='' start='' scratch='' span='' tid='' key=''
 	if [ $# -lt 2 ]; then
 		_tally_emit c ERROR "log_command: usage: log_command <description> <command> [args...]"
 		return 100
@@ -741,8 +741,8 @@ log_command() {
 	[ -n "$_tally_feature" ] && _tally_feature_commands=$((_tally_feature_commands + 1))
 	# The sinks, looked up again only when what they depend on changed
 	# (or a write failed); with tracing on, every time.
-	if [ "$_tally_ctx_key" = "$_tally_feature/${BUILD_LOG_DIR-}/${ENABLE_JSON_LOGGING-}/${BUILD_CORRELATION_ID-}/${TALLY_HOME-}/${PATH-}/$_tally_wquiet" ] &&
-		! _tally_trace_on; then
+	key="$_tally_feature/${BUILD_LOG_DIR-}/${ENABLE_JSON_LOGGING-}/${BUILD_CORRELATION_ID-}/${TALLY_HOME-}/${PATH-}/$_tally_wquiet"
+	if [ "$_tally_ctx_key" = "$key" ] && ! _tally_trace_on; then
 		_tally_tfile=$_tally_ctx_tfile _tally_jfile=$_tally_ctx_jfile
 		_tally_sdir=$_tally_ctx_sdir _tally_trace_cur=
 	else
@@ -751,7 +751,7 @@ log_command() {
 		_tally_state
 		_tally_trace_ctx
 		_tally_ctx_tfile=$_tally_tfile _tally_ctx_jfile=$_tally_jfile _tally_ctx_sdir=$_tally_sdir
-		_tally_ctx_key="$_tally_feature/${BUILD_LOG_DIR-}/${ENABLE_JSON_LOGGING-}/${BUILD_CORRELATION_ID-}/${TALLY_HOME-}/${PATH-}/$_tally_wquiet"
+		_tally_ctx_key=$key
 	fi
 	_tally_rec=${_tally_sdir:+$_tally_sdir/commands.tsv}
 	# Scratch files of this shell: the state directory, else TMPDIR.

@@ -8,7 +8,9 @@
 # log_feature_start/log_command/log_feature_end as no-op shims) and with
 # tally's text logging, JSON logging and build metrics on. The rounds
 # alternate the order (bare first, then tally first) to cancel drift;
-# BENCH_BUILD_RUNS rounds (default 3).
+# BENCH_BUILD_RUNS rounds (default 3). Tally's own cost is measured apart,
+# with /bin/true for every command (and then two per step, to split it per
+# command and per feature), each no-op build BENCH_BUILD_NOOP_REPEAT times.
 #
 # The features run directly under /bin/sh on the host, as the RUN steps of
 # examples/*/Dockerfile run them, not through buildah: one `buildah bud`
@@ -21,6 +23,7 @@
 bench_need cc ar tar gzip sha256sum awk || return 1
 
 _bb_runs=${BENCH_BUILD_RUNS:-3}
+_bb_noop_reps=${BENCH_BUILD_NOOP_REPEAT:-10}
 _bb_features=${BENCH_BUILD_FEATURES:-22}
 _bb_root=$(pwd)
 
@@ -103,35 +106,47 @@ while [ "$i" -le "$FEATURES" ]; do
 done
 SCRIPT
 
-# _bb_run MODE WORK: runs the build once in MODE (bare, tally) with the real
+# _bb_run MODE WORK: runs the build in MODE (bare, tally) with the real
 # commands (WORK=real) or /bin/true for each (noop; noop2: two), in a
-# fresh directory;
-# prints "WALL_US CPU_US" (CPU: user + system time of every process of
-# the build); returns 1 when the build failed.
+# fresh directory; a no-op build runs BENCH_BUILD_NOOP_REPEAT times
+# (default 10) in a row, as `times` counts CPU in 10 ms ticks and one lasts
+# about 0.2 s. Prints "WALL_US CPU_US" for one build (CPU: user + system
+# time of every process of the build); returns 1 when a build failed.
 _bb_run() {
-	local d='' t0='' t1='' cpu=''
+	local d='' t0='' t1='' cpu='' reps=1 k=1
+	case $2 in noop*) reps=$_bb_noop_reps ;; esac
+	# The directories are made (and the last ones removed) outside the
+	# measure: removing a tally build's logs is not the build's cost.
 	d=$BENCH_TMP/run-$1
-	rm -rf "$d"
-	mkdir -p "$d/work"
+	rm -rf "$d" "$d".[0-9]*
+	while [ "$k" -le "$reps" ]; do
+		mkdir -p "$d.$k/work"
+		k=$((k + 1))
+	done
 	t0=$(now_ns)
 	(
-		BUILD_MODE=$1 BUILD_WORK=$2 FEATURES=$_bb_features SRC=$BENCH_TMP/src WORK=$d/work \
-			TALLY_HOME=$_bb_root/build BUILD_LOG_DIR=$d/logs TALLY_METRICS_DIR=$d/metrics \
-			ENABLE_JSON_LOGGING=true METRICS_ENABLED=true NO_COLOR=1 \
-			/bin/sh "$BENCH_TMP/build-features.sh" >"$d/out" 2>&1
-		_bb_rc=$?
-		times >"$d/times"
-		exit "$_bb_rc"
+		k=1
+		while [ "$k" -le "$reps" ]; do
+			BUILD_MODE=$1 BUILD_WORK=$2 FEATURES=$_bb_features SRC=$BENCH_TMP/src WORK=$d.$k/work \
+				TALLY_HOME=$_bb_root/build BUILD_LOG_DIR=$d.$k/logs TALLY_METRICS_DIR=$d.$k/metrics \
+				ENABLE_JSON_LOGGING=true METRICS_ENABLED=true NO_COLOR=1 \
+				/bin/sh "$BENCH_TMP/build-features.sh" >"$d.$k/out" 2>&1 || exit 1
+			k=$((k + 1))
+		done
+		times >"$d.times"
 	) || {
 		printf 'bench: the %s build failed:\n' "$1" >&2
-		tail -20 "$d/out" >&2
+		tail -20 "$d".[0-9]*/out >&2
 		return 1
 	}
+	# The last build stays as run-MODE, for _bb_check.
+	mv "$d.$reps" "$d"
+	rm -rf "$d".[0-9]*
 	t1=$(now_ns)
 	# The second line of `times`: the children's user and system time.
-	cpu=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
-		printf "%d", t * 1e6 }' "$d/times")
-	printf '%s %s\n' "$(((t1 - t0) / 1000))" "$cpu"
+	cpu=$(awk -v reps="$reps" 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+		printf "%d", t * 1e6 / reps }' "$d.times")
+	printf '%s %s\n' "$(((t1 - t0) / 1000 / reps))" "$cpu"
 }
 
 # _bb_check: the tally build logged every feature as a success, in JSON,

@@ -175,29 +175,38 @@ out_free:
 	return rc;
 }
 
-int atomic_replace(const char *path, const char *data, size_t n, int sync)
+/* The end both replacements share: fills fd (the file named tmp, -1 when
+ * it could not be made), puts it in place of path with place(), and frees
+ * tmp. Returns 0, or -1 with errno set, tmp removed and path unchanged. */
+static int finish(struct buf *tmp, int fd, const char *path, const char *data,
+	size_t n, int sync, int (*place)(const char *, const char *))
 {
-	struct buf tmp = { 0 };
-	int fd, saved;
+	int saved;
 
-	if (sibling(&tmp, path, ".tmp.XXXXXX") < 0)
-		goto out_free;
-	fd = mkstemp(tmp.p);
 	if (fd < 0)
 		goto out_free;
-	if (fill_close(fd, data, n, sync) < 0 || rename(tmp.p, path) < 0)
+	if (fill_close(fd, data, n, sync) < 0 || place(tmp->p, path) < 0)
 		goto out_unlink;
-	buf_free(&tmp);
+	buf_free(tmp);
 	return sync ? sync_dir(path) : 0;
 out_unlink:
 	saved = errno;
-	unlink(tmp.p);
+	unlink(tmp->p);
 	errno = saved;
 out_free:
 	saved = errno;
-	buf_free(&tmp);
+	buf_free(tmp);
 	errno = saved;
 	return -1;
+}
+
+int atomic_replace(const char *path, const char *data, size_t n, int sync)
+{
+	struct buf tmp = { 0 };
+
+	if (sibling(&tmp, path, ".tmp.XXXXXX") < 0)
+		return finish(&tmp, -1, path, data, n, sync, rename);
+	return finish(&tmp, mkstemp(tmp.p), path, data, n, sync, rename);
 }
 
 /* Puts the complete file tmp in place of path: swaps the two names when
@@ -225,31 +234,17 @@ static int put_in_place(const char *tmp, const char *path)
 int atomic_replace_locked(const char *path, const char *data, size_t n, int sync)
 {
 	struct buf tmp = { 0 };
-	int fd = -1, saved;
+	int fd = -1;
 
 	if (sibling(&tmp, path, ".tmp") < 0)
-		goto out_free;
+		return finish(&tmp, -1, path, data, n, sync, put_in_place);
 	for (;;) {
 		fd = open(tmp.p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
 		if (fd >= 0 || errno != EEXIST)
 			break;
 		/* Left by a writer killed while it held the lock. */
 		if (unlink(tmp.p) < 0 && errno != ENOENT)
-			goto out_free;
+			break;
 	}
-	if (fd < 0)
-		goto out_free;
-	if (fill_close(fd, data, n, sync) < 0 || put_in_place(tmp.p, path) < 0)
-		goto out_unlink;
-	buf_free(&tmp);
-	return sync ? sync_dir(path) : 0;
-out_unlink:
-	saved = errno;
-	unlink(tmp.p);
-	errno = saved;
-out_free:
-	saved = errno;
-	buf_free(&tmp);
-	errno = saved;
-	return -1;
+	return finish(&tmp, fd, path, data, n, sync, put_in_place);
 }

@@ -878,7 +878,7 @@ static int human_open(struct human *h, const struct opts *o)
 
 	memset(h, 0, sizeof *h);
 	h->console = o->console;
-	h->colour = o->console && isatty(2) && !(nc && *nc);
+	h->colour = o->console && !(nc && *nc) && isatty(2);
 	h->text_fd = -1;
 	h->redact = o->redact;
 	if (!o->text_log)
@@ -1121,17 +1121,17 @@ static size_t stream_lines(struct stream *s, const char *in, size_t len, int fin
 }
 
 /* Reads fd until EOF into events and copies; returns 0, or -1 when a
- * write of events or of the copy failed. */
+ * write of events or of the copy failed. The input buffer is static (one
+ * run per process): its pages are touched only as far as input comes, and
+ * never unmapped (after posix_spawn a munmap costs a TLB shootdown on the
+ * CPU the child ran on). The events buffer grows as events come. */
 static int stream_run(struct stream *s, int fd)
 {
-	char *in;
+	static char in[IN_CAP];
 	size_t have = 0, used;
 	ssize_t r;
 	struct pollfd pfd;
 
-	in = malloc(IN_CAP);
-	if (!in || buf_reserve(&s->out, OUT_FLUSH + 2 * TALLY_LOG_MAX_LINE * 6) < 0)
-		die_sys(EXIT_SYS, "unable to allocate memory");
 	for (;;) {
 		stream_flush(s);
 		if (s->redact && have > s->copied) {
@@ -1161,7 +1161,6 @@ static int stream_run(struct stream *s, int fd)
 	}
 	stream_lines(s, in, have, 1);
 	stream_flush(s);
-	free(in);
 	return s->out_failed || s->tee_failed ? -1 : 0;
 }
 

@@ -59,6 +59,7 @@ static const char usage_text[] =
 "       tally-log --run [options] -- COMMAND [ARG...]\n"
 "       tally-log --run --status-file FILE [options]\n"
 "       tally-log --clock\n"
+"       tally-log --new-correlation-id\n"
 "       tally-log --help\n"
 "Writes one JSON log event per line (RFC 8259, UTF-8) to stdout, or appends\n"
 "it to FILE with one write() per line. With --stream, each line of stdin\n"
@@ -105,6 +106,9 @@ static const char usage_text[] =
 "                        epoch and a newline (a static clock for shell\n"
 "                        scripts, cheaper than date +%s%N); alone: and exit;\n"
 "                        with a MESSAGE: then write the event (never to stdout)\n"
+"  --new-correlation-id  print a new build correlation id and a newline, and\n"
+"                        exit: build-<UTC YYYYMMDDThhmmssZ>-<12 hex digits from\n"
+"                        getrandom(2), else /dev/urandom>\n"
 "  --help                print this text and exit\n"
 "  --                    end of options (for a MESSAGE that starts with -)\n"
 "\n"
@@ -364,6 +368,32 @@ static void print_clock(void)
 		die_sys(EXIT_SYS, "unable to write to stdout");
 }
 
+/* Prints a new build correlation id, "build-<UTC YYYYMMDDThhmmssZ>-<12
+ * lowercase hex digits>" (six random bytes), and a newline on stdout;
+ * dies with status 111 when it cannot. */
+static void print_new_correlation_id(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char r[6];
+	struct tm tm;
+	time_t now = time(NULL);
+	char line[64];
+	size_t n, i;
+
+	if (trace_random(r, sizeof r) < 0)
+		die_sys(EXIT_SYS, "unable to read random bytes");
+	if (!gmtime_r(&now, &tm))
+		die(EXIT_SYS, "unable to read the clock");
+	n = strftime(line, sizeof line, "build-%Y%m%dT%H%M%SZ-", &tm);
+	for (i = 0; i < sizeof r; i++) {
+		line[n++] = hex[r[i] >> 4];
+		line[n++] = hex[r[i] & 15];
+	}
+	line[n++] = '\n';
+	if (write_all(1, line, n) < 0)
+		die_sys(EXIT_SYS, "unable to write to stdout");
+}
+
 /* Parses the command line into *o; dies on every usage error. */
 static void parse_args(int argc, char **argv, struct opts *o)
 {
@@ -388,6 +418,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		}
 		if (strcmp(a, "--clock") == 0) {
 			o->clock = 1;
+		} else if (strcmp(a, "--new-correlation-id") == 0) {
+			if (argc != 2)
+				usage("--new-correlation-id goes alone");
+			print_new_correlation_id();
+			exit(EXIT_OK);
 		} else if (strcmp(a, "--quiet-write-errors") == 0) {
 			write_errors_quiet = 1;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

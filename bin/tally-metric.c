@@ -20,7 +20,8 @@
 #define MAX_EXEMPLAR_LABELS 8 /* --exemplar options of one observe; else "too many exemplar labels" */
 
 static const char synopsis[] =
-	"tally-metric inc|add|set|observe [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]\n"
+	"tally-metric inc|add|set [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]\n"
+	"       tally-metric observe [-f FILE] [--help-text H] [--label K=V]... [--buckets B,...] NAME VALUE...\n"
 	"       tally-metric delete [-f FILE] [--label K=V]... NAME\n"
 	"       tally-metric time [-f FILE] [--help-text H] [--label K=V]... NAME -- COMMAND [ARG...]\n"
 	"       tally-metric batch [-f FILE] [--sync] [--quiet-write-errors] UPDATE [';' UPDATE]...\n"
@@ -35,7 +36,7 @@ static const char help_text[] =
 	"  inc NAME [VALUE]     add VALUE (default 1) to NAME; default type counter\n"
 	"  add NAME VALUE       add VALUE to NAME; default type counter (negative only for gauges)\n"
 	"  set NAME VALUE       set NAME to VALUE; default type gauge\n"
-	"  observe NAME VALUE   add an observation to histogram NAME\n"
+	"  observe NAME V...    add one observation per value V to histogram NAME\n"
 	"  delete NAME          remove the series with the given labels; without --label,\n"
 	"                       the whole family\n"
 	"  time NAME -- CMD...  run CMD, record its wall time in seconds as gauge NAME with\n"
@@ -52,9 +53,9 @@ static const char help_text[] =
 	"  --help-text H        HELP text (default \"NAME, written by tally-metric\"; a stored\n"
 	"                       HELP is replaced only when this is given)\n"
 	"  --label K=V          add a label; repeatable\n"
-	"  --exemplar K=V       with observe: keep K=V (e.g. trace_id=HEX; repeatable, at\n"
-	"                       most 128 characters of names and values in all) as the\n"
-	"                       OpenMetrics exemplar of the bucket the value falls in,\n"
+	"  --exemplar K=V       with observe of one VALUE: keep K=V (e.g. trace_id=HEX;\n"
+	"                       repeatable, at most 128 characters of names and values in\n"
+	"                       all) as the OpenMetrics exemplar of the bucket the value falls in,\n"
 	"                       with the value and the time; stored as a \"# EXEMPLAR\"\n"
 	"                       comment line that 0.0.4 readers ignore\n"
 	"  --buckets B1,B2,...  bucket bounds for observe (default\n"
@@ -97,7 +98,9 @@ struct opts {
 	size_t nex;
 	struct buf exlabels;    /* the exemplar's labels, escaped, from make_key() */
 	const char *name;
-	double value;
+	double value;           /* the VALUE; observe: the first one */
+	char **values;          /* observe: every VALUE (checked), nvalues of them */
+	size_t nvalues;
 	char **cmd;
 	const struct target *t; /* the file, for messages */
 	struct buf key;         /* the series key, from make_key() */
@@ -248,6 +251,7 @@ static int parse_update(struct opts *o, struct target *t, int argc, char **argv,
 {
 	const char *a, *v, *file = NULL, *eq, *buckets = NULL;
 	char vtext[PROM_VALUE_BUFSZ];
+	double x;
 	int k, nops = batch ? OP_TIME : (int)(sizeof op_names / sizeof op_names[0]);
 
 	if (i >= argc || is_end(batch, argv[i]))
@@ -340,10 +344,22 @@ static int parse_update(struct opts *o, struct target *t, int argc, char **argv,
 		break;
 	case OP_ADD:
 	case OP_SET:
-	case OP_OBSERVE:
 		if (i >= argc || is_end(batch, argv[i]))
 			usage("%s needs a VALUE", op_names[o->op]);
 		o->value = parse_value_arg(argv[i++]);
+		break;
+	case OP_OBSERVE:
+		if (i >= argc || is_end(batch, argv[i]))
+			usage("%s needs a VALUE", op_names[o->op]);
+		o->values = argv + i;
+		o->value = parse_value_arg(argv[i++]);
+		for (o->nvalues = 1; i < argc && !is_end(batch, argv[i]); o->nvalues++, i++) {
+			x = parse_value_arg(argv[i]);
+			if (x != x)
+				die(EXIT_FAIL, "refusing to observe NaN into %s", o->name);
+		}
+		if (o->nex && o->nvalues > 1)
+			usage("%s", "--exemplar applies to an observe of one VALUE");
 		break;
 	case OP_DELETE:
 		break;
@@ -507,12 +523,14 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
 }
 
-/* Adds one observation to series key of histogram f. Returns 0, or -1 with fl filled. */
+/* Adds o's observations (nvalues of them) to series key of histogram f.
+ * Returns 0, or -1 with fl filled. */
 static int observe(const struct opts *o, struct prom_family *f, const char *key, struct failure *fl)
 {
 	double mine[MAX_BUCKETS], count;
 	const double *b;
 	struct prom_sample *s;
+	size_t j;
 	int n, k;
 
 	n = stored_bounds(f, key, mine);
@@ -539,19 +557,22 @@ static int observe(const struct opts *o, struct prom_family *f, const char *key,
 		s = prom_sample_get(f, key, PROM_SFX_BUCKET, 1, b[k], 1);
 		if (!s)
 			goto nomem;
-		if (o->value <= b[k])
-			s->value += 1;
+		for (j = 0; j < o->nvalues; j++)
+			if ((j ? parse_value_arg(o->values[j]) : o->value) <= b[k])
+				s->value += 1;
 		s->has_ts = 0;
 	}
+	/* Added in the order given, as that many single observes would. */
 	s = prom_sample_get(f, key, PROM_SFX_SUM, 0, 0, 1);
 	if (!s)
 		goto nomem;
-	s->value += o->value;
+	for (j = 0; j < o->nvalues; j++)
+		s->value += j ? parse_value_arg(o->values[j]) : o->value;
 	s->has_ts = 0;
 	s = prom_sample_get(f, key, PROM_SFX_COUNT, 0, 0, 1);
 	if (!s)
 		goto nomem;
-	s->value += 1;
+	s->value += (double)o->nvalues;
 	s->has_ts = 0;
 	count = s->value;
 	s = prom_sample_get(f, key, PROM_SFX_BUCKET, 1, HUGE_VAL, 1);

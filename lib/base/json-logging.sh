@@ -40,10 +40,12 @@ _tally_json_on() {
 # _tally_json_cid: sets _tally_cid to the build's correlation id:
 # BUILD_CORRELATION_ID when set; else the id stored by an earlier RUN step
 # in BUILD_LOG_DIR/.correlation-id; else a new "build-<UTC time>-<12 hex
-# digits from /dev/urandom>", stored there for the later steps (the first
-# writer wins a race: the file is created with noclobber).
+# digits>" (from tally-log --new-correlation-id, one static process; without
+# tally-log from date, od and tr on /dev/urandom), stored there for the
+# later steps (the first writer wins a race: the file is created with
+# noclobber).
 _tally_json_cid() {
-	local file='' hex=''
+	local file='' hex='' id=''
 	if [ -n "${BUILD_CORRELATION_ID-}" ]; then
 		_tally_cid=$BUILD_CORRELATION_ID
 		return 0
@@ -51,10 +53,17 @@ _tally_json_cid() {
 	[ -n "${_tally_cid-}" ] && return 0
 	file="${BUILD_LOG_DIR:-/var/log/container-build}/.correlation-id"
 	if [ ! -s "$file" ]; then
-		hex=$(od -An -N6 -tx1 /dev/urandom 2>/dev/null | tr -d ' \n')
-		[ -n "$hex" ] || hex=$$
-		mkdir -p "${file%/*}" 2>/dev/null || :
-		(set -C && printf '%s\n' "build-$(date -u +%Y%m%dT%H%M%SZ)-$hex" >"$file") 2>/dev/null || :
+		_tally_tool
+		[ -z "$_tally_tlog" ] || id=$("$_tally_tlog" --new-correlation-id 2>/dev/null) || id=
+		case $id in
+		build-????????T??????Z-????????????) ;;
+		*)
+			hex=$(od -An -N6 -tx1 /dev/urandom 2>/dev/null | tr -d ' \n')
+			id="build-$(date -u +%Y%m%dT%H%M%SZ)-${hex:-$$}"
+			;;
+		esac
+		[ -d "${file%/*}" ] || mkdir -p "${file%/*}" 2>/dev/null || :
+		(set -C && printf '%s\n' "$id" >"$file") 2>/dev/null || :
 	fi
 	{ read -r _tally_cid; } 2>/dev/null <"$file" || _tally_cid="build-unknown-$$"
 }

@@ -671,7 +671,7 @@ log_error() {
 # Globals set: the private feature state (_tally_feature...).
 # Example: log_feature_start python-dev 3.13.1
 log_feature_start() {
-	local name="${1-}" dir=''
+	local name="${1-}" version="${2-}" dir='' mdir=''
 	case $name in
 	'' | .* | *[!A-Za-z0-9._-]*)
 		_tally_emit c ERROR "log_feature_start: invalid feature name '$name' (use letters, digits, . _ -)"
@@ -680,9 +680,17 @@ log_feature_start() {
 	esac
 	[ -n "$_tally_feature" ] && log_feature_end
 	dir=${BUILD_LOG_DIR:-/var/log/container-build}
-	[ -d "$dir" ] || mkdir -p "$dir" 2>/dev/null || _tally_emit c WARN "unable to create $dir"
+	# The directories the feature writes to that are missing, made by one
+	# mkdir: the state directory (and BUILD_LOG_DIR with it), the JSON
+	# logs' and the metrics' when those are on.
+	mdir=${TALLY_METRICS_DIR:-/var/lib/container-build/metrics}
+	set --
+	[ -d "$dir/.tally/features.d" ] || set -- "$dir/.tally/features.d"
+	[ -z "${_tally_json_loaded-}" ] || ! _tally_json_on || [ -d "$dir/json" ] || set -- "$@" "$dir/json"
+	[ -z "${_tally_metrics_loaded-}" ] || ! _tally_metrics_on || [ -d "$mdir" ] || set -- "$@" "$mdir"
+	[ $# -eq 0 ] || mkdir -p "$@" 2>/dev/null || [ -d "$dir" ] || _tally_emit c WARN "unable to create $dir"
 	_tally_feature=$name
-	_tally_feature_version=${2-}
+	_tally_feature_version=$version
 	_tally_feature_commands=0
 	_tally_feature_errors=0
 	_tally_feature_warnings=0
@@ -696,7 +704,7 @@ log_feature_start() {
 	_tally_feature_start_ms=$_tally_ms
 	# One tally-log: console, text log and JSON event.
 	_tally_emit cj INFO "Feature $name started" --stage start \
-		--text-message "Feature $name${2:+ $2} started"
+		--text-message "Feature $name${version:+ $version} started"
 	return 0
 }
 

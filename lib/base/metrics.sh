@@ -28,8 +28,13 @@
 [ -n "${_tally_metrics_loaded-}" ] && return 0
 _tally_metrics_loaded=1
 # Per-command updates held back until the feature's batch (see
-# _tally_metrics_command_end), and the HELP texts of their families.
-_tally_mpending=
+# _tally_metrics_command_end): the feature, its commands' durations (words
+# "SECONDS", or "SECONDS:TRACE_ID:SPAN_ID" when traced), how many
+# succeeded and failed; and the HELP texts of their families.
+_tally_mfeat=
+_tally_mvals=
+_tally_mok=0
+_tally_mfail=0
 _tally_mnpending=0
 _tally_metrics_pending_max=64
 _tally_help_cmd_duration="Duration of each command run through log_command, by feature"
@@ -235,8 +240,9 @@ _tally_metrics_feature_end() {
 # container_build_commands_total{feature,status} (status success when
 # EXIT_STATUS is 0, else failure). The description is not a label (it
 # would make a series per command). Inside a feature the updates wait in
-# _tally_mpending and go into the feature's one batch at log_feature_end
-# (no process per command); outside a feature they are written at once.
+# _tally_mvals and the counts, and go into the feature's one batch at
+# log_feature_end (no process per command); outside a feature they are
+# written at once.
 # Returns 0, whatever happens.
 _tally_metrics_command_end() {
 	local feature="${1-}" rc="${3-}" ms="${4-}" tid="${5-}" sid="${6-}" status=success
@@ -244,12 +250,23 @@ _tally_metrics_command_end() {
 	case $ms in '' | *[!0-9]*) return 0 ;; esac
 	[ "$rc" = 0 ] || status=failure
 	if [ -n "$feature" ]; then
-		# Held back as shell words for _tally_metrics_pending's eval: the
-		# values are quoted, and only ones without a quote are kept.
-		case $feature$tid$sid in *\'*) return 0 ;; esac
+		# Held back as a word of _tally_mvals and a count: a few
+		# assignments per command, no process. The ids are hex (else left
+		# out), so a word never holds a space or a glob character; a
+		# feature name with a quote is not held (see _tally_metrics_pending).
+		case $feature in *\'*) return 0 ;; esac
+		case $tid$sid in *[!0-9a-f]*) tid='' ;; esac
+		[ -n "$sid" ] || tid=
+		[ "$feature" = "$_tally_mfeat" ] || [ "$_tally_mnpending" -eq 0 ] || {
+			_tally_metrics_file && _tally_metrics_pending
+		}
+		_tally_mfeat=$feature
 		_tally_metrics_seconds "$ms"
-		# shellcheck disable=SC2016 # the single quotes are data, for eval
-		_tally_mpending="$_tally_mpending observe --help-text \"\$_tally_help_cmd_duration\" --label 'feature=$feature'${tid:+ --exemplar 'trace_id=$tid' --exemplar 'span_id=$sid'} container_build_command_duration_seconds $_tally_msecs ';' inc --type counter --help-text \"\$_tally_help_cmd_total\" --label 'feature=$feature' --label status=$status container_build_commands_total ';'"
+		_tally_mvals="$_tally_mvals $_tally_msecs${tid:+:$tid:$sid}"
+		case $status in
+		success) _tally_mok=$((_tally_mok + 1)) ;;
+		*) _tally_mfail=$((_tally_mfail + 1)) ;;
+		esac
 		_tally_mnpending=$((_tally_mnpending + 1))
 		# Bounded: a feature of thousands of commands costs one batch per
 		# _tally_metrics_pending_max commands, not one huge argument list.
@@ -286,14 +303,37 @@ _tally_metrics_batch() {
 }
 
 # _tally_metrics_pending [UPDATE...]: one batch of the commands' updates
-# held back in _tally_mpending, then the given updates (each ending in
-# ';', the last one too); empties _tally_mpending. Needs _tally_metrics_file first.
+# held back in _tally_mvals and _tally_mok/_tally_mfail (one observe of
+# every untraced duration, one per traced duration for its exemplar, one
+# add per status), then the given updates (each ending in ';', the last
+# one too); empties them. Needs _tally_metrics_file first.
 _tally_metrics_pending() {
-	# _tally_mpending holds shell words built from checked values only
-	# (feature names, digits, hex ids, success|failure): one eval appends
-	# them all, linear in their number.
-	[ -z "$_tally_mpending" ] || eval "set -- $_tally_mpending \"\$@\""
-	_tally_mpending=
+	local w='' tid='' vals='' words='' IFS=' '
+	if [ "$_tally_mnpending" -gt 0 ]; then
+		# Shell words for one eval, built from checked values only (a
+		# feature name without a quote, digits, hex ids): the held-back
+		# updates go first, as their families came first in the file.
+		# shellcheck disable=SC2016 # the single quotes are data, for eval
+		for w in $_tally_mvals; do
+			case $w in
+			*:*)
+				tid=${w#*:}
+				words="$words observe --help-text \"\$_tally_help_cmd_duration\" --label 'feature=$_tally_mfeat' --exemplar trace_id=${tid%:*} --exemplar span_id=${tid#*:} container_build_command_duration_seconds ${w%%:*} ';'"
+				;;
+			*) vals="$vals $w" ;;
+			esac
+		done
+		# shellcheck disable=SC2016
+		[ -z "$vals" ] || words="observe --help-text \"\$_tally_help_cmd_duration\" --label 'feature=$_tally_mfeat' container_build_command_duration_seconds$vals ';'$words"
+		# shellcheck disable=SC2016
+		[ "$_tally_mok" -eq 0 ] || words="$words add --type counter --help-text \"\$_tally_help_cmd_total\" --label 'feature=$_tally_mfeat' --label status=success container_build_commands_total $_tally_mok ';'"
+		# shellcheck disable=SC2016
+		[ "$_tally_mfail" -eq 0 ] || words="$words add --type counter --help-text \"\$_tally_help_cmd_total\" --label 'feature=$_tally_mfeat' --label status=failure container_build_commands_total $_tally_mfail ';'"
+		eval "set -- $words \"\$@\""
+	fi
+	_tally_mvals=
+	_tally_mok=0
+	_tally_mfail=0
 	_tally_mnpending=0
 	[ $# -eq 0 ] || _tally_metrics_batch "$@"
 }

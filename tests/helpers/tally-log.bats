@@ -301,6 +301,24 @@ EOF
 	assert_output "$(seq 1 20 | jq -s -c 'map([., 200, 200])')"
 }
 
+@test "--new-correlation-id prints build-<UTC time>-<12 hex digits>, a new one each time, and goes alone" {
+	run --separate-stderr tally-log --new-correlation-id
+	assert_success
+	assert_equal "$stderr" ''
+	[[ $output =~ ^build-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$ ]] || fail "id: $output"
+	first=$output
+	# The time is UTC now, to the second (jq's strptime reads it).
+	run jq -nr --arg t "${first:6:16}" '$t | strptime("%Y%m%dT%H%M%SZ") | mktime'
+	assert_success
+	[ $(($(date +%s) - output)) -le 2 ] || fail "id time $output, now $(date +%s)"
+	run tally-log --new-correlation-id
+	[ "$output" != "$first" ] || fail "two ids alike: $output"
+	run --separate-stderr tally-log --new-correlation-id --level INFO
+	assert_failure 100
+	assert_equal "$output" ''
+	assert_equal "$stderr" 'tally-log: usage: --new-correlation-id goes alone (see tally-log --help)'
+}
+
 @test "one event goes to every -o file, the text line may have its own words and level, --clock prints the time first" {
 	run --separate-stderr tally-log --clock -o a.jsonl -o b.jsonl --console --text-log t.log \
 		--level ERROR --text-level INFO --text-message "Feature x finished: failure (1.0s)" \

@@ -32,14 +32,15 @@ values_as_v() {
 	run --separate-stderr tally-metric --help
 	assert_success
 	assert_equal "$stderr" ''
-	assert_line --index 0 'usage: tally-metric inc|add|set|observe [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]'
-	assert_line --index 1 '       tally-metric delete [-f FILE] [--label K=V]... NAME'
-	assert_line --index 2 '       tally-metric time [-f FILE] [--help-text H] [--label K=V]... NAME -- COMMAND [ARG...]'
-	assert_line --index 3 "       tally-metric batch [-f FILE] [--sync] [--quiet-write-errors] UPDATE [';' UPDATE]..."
-	assert_line --index 4 '       tally-metric --help'
+	assert_line --index 0 'usage: tally-metric inc|add|set [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]'
+	assert_line --index 1 '       tally-metric observe [-f FILE] [--help-text H] [--label K=V]... [--buckets B,...] NAME VALUE...'
+	assert_line --index 2 '       tally-metric delete [-f FILE] [--label K=V]... NAME'
+	assert_line --index 3 '       tally-metric time [-f FILE] [--help-text H] [--label K=V]... NAME -- COMMAND [ARG...]'
+	assert_line --index 4 "       tally-metric batch [-f FILE] [--sync] [--quiet-write-errors] UPDATE [';' UPDATE]..."
+	assert_line --index 5 '       tally-metric --help'
 	run --separate-stderr tally-metric set --help
 	assert_success
-	assert_line --index 0 'usage: tally-metric inc|add|set|observe [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]'
+	assert_line --index 0 'usage: tally-metric inc|add|set [-f FILE] [--type T] [--help-text H] [--label K=V]... NAME [VALUE]'
 }
 
 @test "usage errors exit 100 with a usage message and write nothing" {
@@ -67,6 +68,7 @@ inc -f m.prom --type summary x
 inc -f m.prom --type bogus x
 inc -f m.prom --type histogram x
 observe -f m.prom --type gauge x 1
+observe -f m.prom --exemplar trace_id=ab x 1 2
 set -f m.prom --buckets 1,2 x 1
 delete -f m.prom --type gauge x
 delete -f m.prom --help-text h x
@@ -246,6 +248,27 @@ container_build_step_seconds_sum{feature="python"} 4003.05
 container_build_step_seconds_count{feature="python"} 3
 EOF
 	promtool_ok m.prom
+}
+
+@test "observe of several values writes the same file as that many observes of one, and refuses a NaN among them" {
+	tally-metric observe -f one.prom --label feature=python container_build_step_seconds 3
+	tally-metric observe -f one.prom --label feature=python container_build_step_seconds 0.05
+	tally-metric observe -f one.prom --label feature=python container_build_step_seconds 4000
+	tally-metric observe -f one.prom --label feature=python container_build_step_seconds 0.1
+	tally-metric observe -f many.prom --label feature=python container_build_step_seconds 3 0.05
+	tally-metric batch -f many.prom observe --label feature=python container_build_step_seconds 4000 0.1 ';' \
+		inc last_total
+	tally-metric inc -f one.prom last_total
+	cmp one.prom many.prom
+	promtool_ok many.prom
+	cp many.prom before
+	run --separate-stderr tally-metric observe -f many.prom --label feature=python container_build_step_seconds 1 NaN 2
+	assert_failure 1
+	assert_equal "$stderr" 'tally-metric: fatal: refusing to observe NaN into container_build_step_seconds'
+	run --separate-stderr tally-metric observe -f many.prom container_build_step_seconds 1 x
+	assert_failure 1
+	assert_equal "$stderr" 'tally-metric: fatal: invalid value "x": want a number, NaN, +Inf or -Inf'
+	cmp before many.prom
 }
 
 @test "observe with custom buckets sorts them, keeps them, and refuses different ones" {

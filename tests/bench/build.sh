@@ -106,8 +106,8 @@ while [ "$i" -le "$FEATURES" ]; do
 done
 SCRIPT
 
-# _bb_run MODE WORK: runs the build in MODE (bare, tally) with the real
-# commands (WORK=real) or /bin/true for each (noop; noop2: two), in a
+# _bb_run MODE WORK ROUND: runs the build in MODE (bare, tally) with the
+# real commands (WORK=real) or /bin/true for each (noop; noop2: two), in a
 # fresh directory; a no-op build runs BENCH_BUILD_NOOP_REPEAT times
 # (default 10) in a row, as `times` counts CPU in 10 ms ticks and one lasts
 # about 0.2 s. Prints "WALL_US CPU_US" for one build (CPU: user + system
@@ -115,10 +115,12 @@ SCRIPT
 _bb_run() {
 	local d='' t0='' t1='' cpu='' reps=1 k=1
 	case $2 in noop*) reps=$_bb_noop_reps ;; esac
-	# The directories are made (and the last ones removed) outside the
-	# measure: removing a tally build's logs is not the build's cost.
-	d=$BENCH_TMP/run-$1
-	rm -rf "$d" "$d".[0-9]*
+	# The directories are made outside the measure, and all removed at the
+	# end of the bench, none in between: right after thousands of files
+	# were removed, ext4 takes up to 0.5 ms to find a free inode for a new
+	# file (it skips recently deleted ones), which would charge the bench's
+	# own clean-up to the mode that creates files (tally's logs).
+	d=$BENCH_TMP/run-$2-$3-$1
 	while [ "$k" -le "$reps" ]; do
 		mkdir -p "$d.$k/work"
 		k=$((k + 1))
@@ -139,9 +141,6 @@ _bb_run() {
 		tail -20 "$d".[0-9]*/out >&2
 		return 1
 	}
-	# The last build stays as run-MODE, for _bb_check.
-	mv "$d.$reps" "$d"
-	rm -rf "$d".[0-9]*
 	t1=$(now_ns)
 	# The second line of `times`: the children's user and system time.
 	cpu=$(awk -v reps="$reps" 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
@@ -149,10 +148,11 @@ _bb_run() {
 	printf '%s %s\n' "$(((t1 - t0) / 1000 / reps))" "$cpu"
 }
 
-# _bb_check: the tally build logged every feature as a success, in JSON,
-# and recorded its metrics; returns 1 otherwise.
+# _bb_check WORK ROUND: the (last) tally build of WORK in ROUND logged
+# every feature as a success, in JSON, and recorded its metrics; returns 1
+# otherwise.
 _bb_check() {
-	local d="$BENCH_TMP/run-tally" n=''
+	local d="$BENCH_TMP/run-$1-$2-tally.1" n=''
 	n=$(grep -c ': 0 errors, ' "$d/logs/master-summary.log" 2>/dev/null) || n=0
 	if [ "$n" = "$_bb_features" ] && [ -s "$d/logs/json/build-summary.jsonl" ] &&
 		grep -q "^container_features_installed $_bb_features\$" "$d/metrics/build.prom"; then
@@ -171,13 +171,13 @@ for _bb_w in real noop noop2; do
 	while [ "$_bb_r" -le "$_bb_runs" ]; do
 		if [ $((_bb_r % 2)) = 1 ]; then _bb_order="bare tally"; else _bb_order="tally bare"; fi
 		for _bb_m in $_bb_order; do
-			_bb_t=$(_bb_run "$_bb_m" "$_bb_w") || {
+			_bb_t=$(_bb_run "$_bb_m" "$_bb_w" "$_bb_r") || {
 				_bb_ok=0
 				break 3
 			}
 			printf '%s %s %s %s\n' "$_bb_w" "$_bb_r" "$_bb_m" "$_bb_t" >>"$BENCH_TMP/times"
 		done
-		_bb_check || {
+		_bb_check "$_bb_w" "$_bb_r" || {
 			_bb_ok=0
 			break 2
 		}

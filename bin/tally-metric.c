@@ -352,8 +352,8 @@ static int parse_update(struct opts *o, struct target *t, int argc, char **argv,
 		if (i >= argc || is_end(batch, argv[i]))
 			usage("%s needs a VALUE", op_names[o->op]);
 		o->values = argv + i;
-		o->value = parse_value_arg(argv[i++]);
-		for (o->nvalues = 1; i < argc && !is_end(batch, argv[i]); o->nvalues++, i++) {
+		o->value = parse_value_arg(argv[i]);
+		for (o->nvalues = 0; i < argc && !is_end(batch, argv[i]); o->nvalues++, i++) {
 			x = parse_value_arg(argv[i]);
 			if (x != x)
 				die(EXIT_FAIL, "refusing to observe NaN into %s", o->name);
@@ -401,8 +401,6 @@ static int parse_update(struct opts *o, struct target *t, int argc, char **argv,
 	    !(o->value >= 0))
 		die(EXIT_FAIL, "counter %s can only go up: refusing to %s %s (use --type gauge)",
 			o->name, op_names[o->op], vtext);
-	if (o->op == OP_OBSERVE && o->value != o->value)
-		die(EXIT_FAIL, "refusing to observe NaN into %s", o->name);
 	if (buckets)
 		parse_buckets(o, buckets);
 	if (!batch)
@@ -527,7 +525,7 @@ static double now_seconds(void)
  * Returns 0, or -1 with fl filled. */
 static int observe(const struct opts *o, struct prom_family *f, const char *key, struct failure *fl)
 {
-	double mine[MAX_BUCKETS], count;
+	double mine[MAX_BUCKETS], below[MAX_BUCKETS] = { 0 }, v, count;
 	const double *b;
 	struct prom_sample *s;
 	size_t j;
@@ -553,21 +551,27 @@ static int observe(const struct opts *o, struct prom_family *f, const char *key,
 		b = default_buckets;
 		n = (int)(sizeof default_buckets / sizeof default_buckets[0]);
 	}
+	/* How many of the values each bucket takes (parse_update checked them). */
+	for (j = 0; j < o->nvalues; j++) {
+		v = parse_value_arg(o->values[j]);
+		for (k = 0; k < n; k++)
+			if (v <= b[k])
+				below[k] += 1;
+	}
 	for (k = 0; k < n; k++) {
 		s = prom_sample_get(f, key, PROM_SFX_BUCKET, 1, b[k], 1);
 		if (!s)
 			goto nomem;
-		for (j = 0; j < o->nvalues; j++)
-			if ((j ? parse_value_arg(o->values[j]) : o->value) <= b[k])
-				s->value += 1;
+		s->value += below[k];
 		s->has_ts = 0;
 	}
-	/* Added in the order given, as that many single observes would. */
+	/* Added one by one in the order given, as that many single observes
+	 * would (a floating-point sum depends on the order). */
 	s = prom_sample_get(f, key, PROM_SFX_SUM, 0, 0, 1);
 	if (!s)
 		goto nomem;
 	for (j = 0; j < o->nvalues; j++)
-		s->value += j ? parse_value_arg(o->values[j]) : o->value;
+		s->value += parse_value_arg(o->values[j]);
 	s->has_ts = 0;
 	s = prom_sample_get(f, key, PROM_SFX_COUNT, 0, 0, 1);
 	if (!s)

@@ -65,8 +65,8 @@ endif
 # build/san/sanitizer/; the run fails when that directory is not empty.
 SAN_LOG := $(CURDIR)/$(BUILD)/sanitizer
 SAN_ENV := $(if $(SANITIZE),TALLY_SANITIZE=1 TALLY_TEST_BUILD=$(CURDIR)/$(BUILD) \
-	ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$(SAN_LOG)/asan \
-	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$(SAN_LOG)/ubsan)
+	ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:log_exe_name=1:log_path=$(SAN_LOG)/asan \
+	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_exe_name=1:log_path=$(SAN_LOG)/ubsan)
 
 SAN_FLAGS := -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -163,7 +163,8 @@ else
 	  for d in otlp-node cache; do [ ! -e build/$$d ] || [ -e $(BUILD)/$$d ] || ln -s ../$$d $(BUILD)/$$d; done; \
 	  env $(SAN_ENV) TEST_SHELLS="$(TEST_SHELLS)" sh tests/run.sh || rc=$$?; \
 	  if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
-	    echo "sanitizer reports in $(SAN_LOG):"; cat $(SAN_LOG)/*; rc=1; \
+	    echo "sanitizer reports in $(SAN_LOG) (asan|ubsan.PROGRAM.PID):"; \
+	    for f in $(SAN_LOG)/*; do echo "== $${f##*/}: $$(wc -c <"$$f") bytes"; cat "$$f"; done; rc=1; \
 	  else echo "sanitizers: no report"; fi; exit $$rc
 endif
 

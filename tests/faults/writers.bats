@@ -42,6 +42,7 @@ reader() {
 
 @test "100 tally-log --stream -o writers killed with SIGKILL mid-stream leave only whole JSON lines, and every finished line is kept" {
 	local i pid reads bad partial kills=0 done_lines=0
+	export ASAN_OPTIONS=$KILLED_ASAN_OPTIONS # writers are killed (common.bash)
 	reader log.jsonl stop jsonl >reader.out &
 	FAULT_PIDS+=($!)
 	for i in $(seq 100); do
@@ -77,6 +78,7 @@ reader() {
 
 @test "tally-metric writers killed with SIGKILL at random never lose a completed update, with promtool reading throughout" {
 	local w i ok=0 killed=0 v reads bad partial
+	export ASAN_OPTIONS=$KILLED_ASAN_OPTIONS # writers are killed (common.bash)
 	# A large file, so that an update lasts long enough to be hit.
 	awk 'BEGIN { print "# HELP big Big.\n# TYPE big gauge"
 		for (i = 0; i < 50000; i++) printf "big{id=\"%06d\"} %d.5\n", i, i }' >m.prom

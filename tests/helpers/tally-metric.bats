@@ -652,6 +652,7 @@ EOF
 
 @test "kill -9 in the middle of an update leaves the old or the new file, never a torn one" {
 	local i t0 t1 us delay old=0 new=0 tmp=0
+	export ASAN_OPTIONS=$KILLED_ASAN_OPTIONS # writers are killed (common.bash)
 	mkdir d n
 	# A large file, so that an update lasts long enough to be hit.
 	awk 'BEGIN { print "# HELP big Big.\n# TYPE big gauge"

@@ -901,6 +901,8 @@ struct human {
 	const char *text_name;
 	int failed;             /* a write failed (reported once) */
 	int redact;
+	int hold;               /* 1: text-log writes wait in held */
+	struct buf held;        /* text-log bytes not yet written (see human_release) */
 	struct buf line;
 	struct buf scratch;
 };
@@ -928,11 +930,16 @@ static int human_open(struct human *h, const struct opts *o)
 	return 0;
 }
 
-/* Writes p[0..n) to the text log; a failure is reported once. */
+/* Writes p[0..n) to the text log (while h->hold, keeps it in h->held);
+ * a failure is reported once. */
 static void human_text(struct human *h, const char *p, size_t n)
 {
 	if (h->text_fd < 0 || !n)
 		return;
+	if (h->hold) {
+		xbuf_put(&h->held, p, n);
+		return;
+	}
 	if (write_all(h->text_fd, p, n) < 0) {
 		write_failure("write to", h->text_name);
 		close(h->text_fd);
@@ -998,11 +1005,23 @@ static void human_line(struct human *h, const char *level, const char *msg, size
 	}
 }
 
+/* Writes what waited in h->held in one write (a --run's lines before and
+ * after the command: one append each, not one per line) and stops
+ * holding. */
+static void human_release(struct human *h)
+{
+	h->hold = 0;
+	human_text(h, h->held.p, h->held.len);
+	buf_reset(&h->held);
+}
+
 /* Closes the text log and frees h. */
 static void human_close(struct human *h)
 {
+	human_release(h);
 	if (h->text_fd >= 0)
 		close(h->text_fd);
+	buf_free(&h->held);
 	buf_free(&h->line);
 	buf_free(&h->scratch);
 }
@@ -1411,6 +1430,7 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 		die_sys(EXIT_SYS, "unable to set TRACEPARENT");
 	xbuf_puts(&b, "Running: ");
 	xbuf_puts(&b, o->command);
+	h.hold = 1;
 	human_line(&h, "INFO", b.p, b.len);
 	if (o->cmd) {
 		buf_reset(&b);
@@ -1429,6 +1449,7 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 			human_text(&h, b.p, b.len);
 		}
 	}
+	human_release(&h);
 	if (!o->status_file)
 		fd = spawn(o->cmd, &pid);
 	/* Like system(3): an interrupt is the command's to handle; we log it. */
@@ -1455,7 +1476,8 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGQUIT, &old_quit, NULL);
 
-	/* The closing lines: text log, console, JSON. */
+	/* The closing lines: text log (one write), console, JSON. */
+	h.hold = 1;
 	buf_reset(&b);
 	if (buf_printf(&b, "$ exit %d after %lld ms\n", status, ms) < 0)
 		die_sys(EXIT_SYS, "unable to allocate memory");
@@ -1471,6 +1493,7 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 	    buf_printf(&b, " (%lld.%llds)", (ms + 50) / 1000, (ms + 50) / 100 % 10)) < 0)
 		die_sys(EXIT_SYS, "unable to allocate memory");
 	human_line(&h, status ? "ERROR" : "INFO", b.p, b.len);
+	human_release(&h);
 	if (out_fd >= 0) {
 		snprintf(nums[0], sizeof nums[0], "%d", status);
 		snprintf(nums[1], sizeof nums[1], "%lld", ms);

@@ -47,6 +47,8 @@ _tally_wquiet=
 # The wall clock at boot in milliseconds, for _tally_now_ms ("" until its
 # first call, and where /proc/uptime cannot be read).
 _tally_boot_ms=
+# Whether /proc/uptime can be read: "" until asked, then 1 or 0.
+_tally_uptime_r=
 # log_command's answers of `command -v` ("NAME<TAB>ANSWER" lines) and the
 # PATH they are for; a newline and a tab for the patterns.
 _tally_which_list=
@@ -169,10 +171,14 @@ _tally_trace_ctx() {
 
 # _tally_uptime_ms: sets _tally_up to the time since boot in milliseconds
 # from /proc/uptime (a resolution of 10 ms), no process; returns 1 when it
-# cannot be read.
+# cannot be read. Whether it can is asked once per shell
+# (_tally_uptime_r), so later reads need no redirection of stderr.
 _tally_uptime_ms() {
 	local up='' cs=''
-	{ read -r up cs </proc/uptime; } 2>/dev/null || return 1
+	case $_tally_uptime_r in
+	'') if [ -r /proc/uptime ]; then _tally_uptime_r=1; else _tally_uptime_r=0; fi ;;
+	esac
+	[ "$_tally_uptime_r" = 1 ] && read -r up cs </proc/uptime || return 1
 	case $up in
 	*[0-9].[0-9][0-9]) ;;
 	*) return 1 ;;
@@ -699,7 +705,10 @@ log_feature_start() {
 		_tally_trace_feature=$_tally_trace_new
 		_tally_trace_fstart=$_tally_trace_now
 	fi
-	{ true >>"$dir/$name.log"; } 2>/dev/null || :
+	# The text log, made here and known good for _tally_text.
+	if { true >>"$dir/$name.log"; } 2>/dev/null; then
+		_tally_tfile_ok=$dir/$name.log
+	fi
 	_tally_now_ms
 	_tally_feature_start_ms=$_tally_ms
 	# One tally-log: console, text log and JSON event.

@@ -244,7 +244,9 @@ void prom_format_value(double v, char out[PROM_VALUE_BUFSZ])
 		else
 			lo = prec + 1;
 	}
-	snprintf(out, PROM_VALUE_BUFSZ, "%.*g", hi, v);
+	/* out holds the last try: the answer when it read back exactly. */
+	if (prec != hi)
+		snprintf(out, PROM_VALUE_BUFSZ, "%.*g", hi, v);
 }
 
 /* Converts s, already checked to be [+-]?D+[.D*] or [+-]?.D+, to *v

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +62,7 @@ static const char usage_text[] =
 "       tally-log --run --status-file FILE [options]\n"
 "       tally-log --clock\n"
 "       tally-log --new-correlation-id\n"
+"       tally-log --serve DIR PID\n"
 "       tally-log --help\n"
 "Writes one JSON log event per line (RFC 8259, UTF-8) to stdout, or appends\n"
 "it to FILE with one write() per line. With --stream, each line of stdin\n"
@@ -109,6 +112,10 @@ static const char usage_text[] =
 "  --new-correlation-id  print a new build correlation id and a newline, and\n"
 "                        exit: build-<UTC YYYYMMDDThhmmssZ>-<12 hex digits from\n"
 "                        getrandom(2), else /dev/urandom>\n"
+"  --serve DIR PID       start the logger of the shell PID (logging.sh does, at\n"
+"                        its first call; docs/reference/tally-log.md): prints\n"
+"                        \"LOGGER_PID FIFO_DIR\" (FIFOs in a new directory of\n"
+"                        DIR) and exits; the logger runs until that shell ends\n"
 "  --help                print this text and exit\n"
 "  --                    end of options (for a MESSAGE that starts with -)\n"
 "\n"
@@ -1057,6 +1064,34 @@ static int is_warning(const char *s, size_t n)
 	return 0;
 }
 
+/* --serve: the logger of one shell. The shell writes requests to SRV_GO
+ * (fields ending in NUL bytes), its commands write their output to
+ * SRV_OUT, and the logger answers each request with one line on SRV_ACK.
+ * See serve_start() for the protocol. */
+#define SRV_GO 3
+#define SRV_OUT 4
+#define SRV_ACK 5
+/* The console the starter gets from the shell: the shell's stdout and
+ * stderr, the logger's fds 1 and 2 for its whole life. */
+#define SRV_CONSOLE_OUT 8
+#define SRV_CONSOLE_ERR 9
+/* The logger ends when its shell sent no hello this long after the
+ * start. */
+#define SRV_HELLO_MS (10 * 1000)
+
+struct server {
+	pid_t owner;        /* the shell served; 0: not serving */
+	int pidfd;          /* the owner's pidfd, -1: ask kill(2) each second */
+	struct buf req;     /* bytes read from SRV_GO not used yet */
+	int status;         /* the end request's exit status, -1 before it */
+	char dir[4096];     /* the FIFOs' directory, "" once removed */
+};
+
+static struct server srv = { 0, -1, { 0, 0, 0 }, -1, "" };
+
+static int srv_wait(int timeout_ms);
+static void srv_reply(const char *line, size_t n);
+
 /* The state of one --stream or --run run. */
 struct stream {
 	const struct event_tmpl *t;
@@ -1188,7 +1223,7 @@ static int stream_run(struct stream *s, int fd)
 
 	for (;;) {
 		stream_flush(s);
-		if (s->redact && have > s->copied) {
+		if (!srv.owner && s->redact && have > s->copied) {
 			/* A partial line waits: copy it if no input comes. */
 			pfd.fd = fd;
 			pfd.events = POLLIN;
@@ -1198,6 +1233,18 @@ static int stream_run(struct stream *s, int fd)
 			}
 		}
 		r = read(fd, in + have, IN_CAP - have);
+		if (r < 0 && errno == EAGAIN && srv.owner) {
+			/* The logger: no output waits. After the end request,
+			 * that was the last of it; else wait for either. */
+			if (srv.status >= 0)
+				break;
+			if (srv_wait(s->redact && have > s->copied ? IDLE_FLUSH_MS : -1) == 0 &&
+			    s->redact && have > s->copied) {
+				stream_copy(s, in, s->copied, have);
+				s->copied = have;
+			}
+			continue;
+		}
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1450,8 +1497,14 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 		}
 	}
 	human_release(&h);
-	if (!o->status_file)
+	if (srv.owner) {
+		/* The logger: the shell runs the command now, its output to
+		 * SRV_OUT, then sends its status. */
+		srv.status = -1;
+		fd = SRV_OUT;
+	} else if (!o->status_file) {
 		fd = spawn(o->cmd, &pid);
+	}
 	/* Like system(3): an interrupt is the command's to handle; we log it. */
 	memset(&ign, 0, sizeof ign);
 	ign.sa_handler = SIG_IGN;
@@ -1466,7 +1519,9 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 	/* Output without a final newline still ends its line. */
 	if (s.last != '\n')
 		stream_copy_raw(&s, "\n", 1);
-	if (o->status_file) {
+	if (srv.owner) {
+		status = srv.status;
+	} else if (o->status_file) {
 		status = read_status_file(o->status_file);
 	} else {
 		close(fd);
@@ -1513,7 +1568,7 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 			die_sys(EXIT_SYS, "unable to allocate memory");
 		stream_flush(&s);
 	}
-	if (o->result) {
+	if (o->result && !srv.owner) {
 		/* The line, then spaces up to RESULT_LEN bytes, so each write
 		 * covers the last and a shell's read(1) stops at the newline. */
 		memset(result, ' ', sizeof result);
@@ -1533,10 +1588,509 @@ static int run_main(const struct opts *o, struct event_tmpl *t, int out_fd,
 		put_record(&b, o, ms, status, s.warnings);
 		(void)write_file(o->record, b.p, b.len, 1);
 	}
+	if (srv.owner) {
+		/* The logger: the result answers the end request, once every
+		 * line is written. */
+		i = snprintf(result, sizeof result, "%d %lld %lu %d\n", status, ms, s.warnings,
+			write_failed);
+		srv_reply(result, i > 0 && i < RESULT_LEN ? (size_t)i : 0);
+	}
 	stream_free(&s);
 	human_close(&h);
 	buf_free(&b);
 	return status;
+}
+
+/* A MESSAGE: its event to stdout (fd 1) or to every -o file (fd -2; -1:
+ * none), its line to the console and the text log; then the --remove
+ * files go. Returns 0, or 111 when a write failed. */
+static int message_main(const struct opts *o, const struct event_tmpl *t, int fd)
+{
+	struct ts_cache clock = { 0, 0, "", 0 };
+	struct buf line = { 0, 0, 0 }, scratch = { 0, 0, 0 };
+	struct human h;
+	const char *text_msg;
+	size_t n, cut, k;
+	int status = EXIT_OK;
+
+	n = strlen(o->message);
+	cut = json_utf8_cut(o->message, n, TALLY_LOG_MAX_MESSAGE);
+	if (fd != -1 && put_event(&line, t, &clock, o->level, o->message, cut,
+	    cut < n, &scratch) < 0)
+		die_sys(EXIT_SYS, "unable to allocate memory");
+	if (fd == 1 && write_all(1, line.p, line.len) < 0)
+		die_sys(EXIT_SYS, "unable to write to stdout");
+	for (k = 0; k < o->nouts; k++)
+		if (append_file(o->outs[k], line.p, line.len) < 0)
+			status = EXIT_SYS;
+	if (o->console || o->text_log) {
+		text_msg = o->text_message ? o->text_message : o->message;
+		n = strlen(text_msg);
+		human_open(&h, o);
+		human_line(&h, o->text_level, text_msg,
+			json_utf8_cut(text_msg, n, TALLY_LOG_MAX_MESSAGE));
+		if (h.failed)
+			status = EXIT_SYS;
+		human_close(&h);
+	}
+	for (k = 0; k < o->nremoves; k++)
+		if (unlink(o->removes[k]) < 0 && errno != ENOENT)
+			warn_sys("unable to remove %s", o->removes[k]);
+	buf_free(&line);
+	buf_free(&scratch);
+	return status;
+}
+
+/* ---- --serve: the logger of one shell ------------------------------------
+ *
+ * log_command's fast path: instead of one tally-log --run process per
+ * command, the shell starts one logger (serve_start) at its first command
+ * and runs each command itself, its output into the logger, which writes
+ * exactly what tally-log --run writes, with the same code.
+ *
+ * The starter gets the shell's stdout and stderr as fds 8 and 9: they are
+ * the logger's console (fds 1 and 2) for its whole life, and the shell
+ * uses the logger only while its own stdout and stderr are those same
+ * pipes or devices. The FIFOs, made in a new directory and opened by the
+ * shell as fds 7 (go, read-write: a logger gone is never a SIGPIPE), 8
+ * (out) and 9 (ack), lose their names at the hello:
+ *   shell -> go   "H"                          hello  -> ack "ok"
+ *   shell -> go   "B" NO_COLOR TALLY_REDACT TRACEPARENT BUILD_CORRELATION_ID
+ *                 ARGC ARG...                  begin (no answer)
+ *       (the environment values "" when unset, else "=VALUE"; the ARGs
+ *       those of tally-log --run, without --result and --trace-file)
+ *   command -> out   its output
+ *   shell -> go   "E" STATUS                   end    -> ack "STATUS
+ *                                              DURATION_MS WARNINGS WRITE_FAILED"
+ *   shell -> go   "M" (the four values) ARGC ARG...
+ *                 a MESSAGE (ARGs of tally-log MESSAGE with --console,
+ *                 --text-log or -o)            message -> ack "STATUS"
+ * Each field ends with a NUL byte; each answer is one line, written once
+ * every line of the command is. The logger ends when its shell is gone
+ * (pidfd_open(2), else kill(2) once a second; a shell that execs another
+ * program keeps it), when the shell closes fd 8, or on a request it does
+ * not know. */
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/* The fields of one request (pointers into the bytes read). */
+struct fields {
+	char **f;
+	size_t n;
+	size_t cap;
+};
+
+static const char *const srv_fifo_names[] = { "go", "out", "ack" };
+
+/* Writes line[0..n) to the shell (SRV_ACK); a logger that cannot answer
+ * ends (the shell then runs its commands under tally-log --run). */
+static void srv_reply(const char *line, size_t n)
+{
+	if (write_all(SRV_ACK, line, n) < 0)
+		exit(EXIT_SYS);
+}
+
+/* Removes the FIFOs' names and their directory (once the shell opened
+ * them, or when the logger ends before). */
+static void srv_cleanup(void)
+{
+	char path[sizeof srv.dir + 8];
+	size_t i;
+
+	if (!srv.dir[0])
+		return;
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s/%s", srv.dir, srv_fifo_names[i]);
+		(void)unlink(path);
+	}
+	(void)rmdir(srv.dir);
+	srv.dir[0] = '\0';
+}
+
+/* Ends the logger: nothing is left to serve. */
+static void __attribute__((noreturn)) srv_exit(int status)
+{
+	srv_cleanup();
+	exit(status);
+}
+
+/* Returns 1 while the owner runs (a zombie is gone); for kernels without
+ * pidfd_open(2), asked once a second. */
+static int srv_owner_alive(void)
+{
+	char path[64], b[512], *p;
+	ssize_t r;
+	int fd;
+
+	if (kill(srv.owner, 0) < 0 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)srv.owner);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	r = read(fd, b, sizeof b - 1);
+	close(fd);
+	if (r <= 0)
+		return 1;
+	b[r] = '\0';
+	p = strrchr(b, ')');
+	return !(p && p[1] == ' ' && p[2] == 'Z');
+}
+
+/* Returns the monotonic clock in milliseconds. */
+static long long srv_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_now(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads what SRV_GO holds into srv.req. Returns 0, or -1 at its end (no
+ * writer left: the shell is gone). */
+static int srv_read(void)
+{
+	ssize_t r;
+
+	for (;;) {
+		if (buf_reserve(&srv.req, 65536) < 0)
+			die_sys(EXIT_SYS, "unable to allocate memory");
+		r = read(SRV_GO, srv.req.p + srv.req.len, srv.req.cap - srv.req.len - 1);
+		if (r > 0) {
+			srv.req.len += (size_t)r;
+			srv.req.p[srv.req.len] = '\0';
+			continue;
+		}
+		if (r == 0)
+			return -1;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return 0;
+		die_sys(EXIT_SYS, "unable to read a request");
+	}
+}
+
+/* Splits the request at the front of srv.req into fs (pointers into
+ * srv.req, then a NULL). Returns its length in bytes, or 0 while it is
+ * incomplete. Dies on a request that is not H, B or E. */
+static size_t srv_split(struct fields *fs)
+{
+	char *p = srv.req.p, *z, *end;
+	size_t at = 0, need = 1;
+	unsigned long argc;
+
+	fs->n = 0;
+	while (fs->n < need) {
+		if (at >= srv.req.len || !(z = memchr(p + at, '\0', srv.req.len - at)))
+			return 0;
+		if (fs->n + 2 > fs->cap) {
+			fs->cap = fs->cap ? fs->cap * 2 : 64;
+			fs->f = realloc(fs->f, fs->cap * sizeof *fs->f);
+			if (!fs->f)
+				die_sys(EXIT_SYS, "unable to allocate memory");
+		}
+		fs->f[fs->n++] = p + at;
+		at = (size_t)(z - p) + 1;
+		if (fs->n == 1) {
+			if (!strcmp(p, "B") || !strcmp(p, "M"))
+				need = 6;
+			else if (!strcmp(p, "E"))
+				need = 2;
+			else if (strcmp(p, "H"))
+				break;
+		} else if (need == 6 && fs->n == 6) {
+			errno = 0;
+			argc = strtoul(fs->f[5], &end, 10);
+			if (errno || *end || end == fs->f[5] || argc > (1UL << 20))
+				break;
+			need += argc;
+		}
+	}
+	if (fs->n < need) {
+		warnx_msg("logger: a request it does not know: ending");
+		srv_exit(EXIT_USAGE);
+	}
+	fs->f[fs->n] = NULL;
+	return at;
+}
+
+/* Drops the first n bytes of srv.req. */
+static void srv_consume(size_t n)
+{
+	memmove(srv.req.p, srv.req.p + n, srv.req.len - n);
+	srv.req.len -= n;
+	if (srv.req.cap)
+		srv.req.p[srv.req.len] = '\0';
+}
+
+/* Waits up to timeout_ms (-1: no limit) for the command's output or the
+ * end request, and reads that request (srv.status). Returns 0 after the
+ * timeout, else 1. Ends the logger when its shell is gone. */
+static int srv_wait(int timeout_ms)
+{
+	static struct fields fs;
+	struct pollfd p[3];
+	size_t len;
+	char *end;
+	long v;
+	int n;
+
+	p[0].fd = SRV_OUT, p[0].events = POLLIN, p[0].revents = 0;
+	p[1].fd = SRV_GO, p[1].events = POLLIN, p[1].revents = 0;
+	p[2].fd = srv.pidfd, p[2].events = POLLIN, p[2].revents = 0;
+	if (srv.pidfd < 0 && (timeout_ms < 0 || timeout_ms > 1000))
+		timeout_ms = 1000;
+	n = poll(p, srv.pidfd >= 0 ? 3 : 2, timeout_ms);
+	if (n < 0) {
+		if (errno == EINTR)
+			return 1;
+		die_sys(EXIT_SYS, "unable to wait for the command's output");
+	}
+	if (srv.pidfd >= 0 ? p[2].revents != 0 : n == 0 && !srv_owner_alive())
+		srv_exit(EXIT_OK);
+	if (p[1].revents) {
+		if (srv_read() < 0)
+			srv_exit(EXIT_OK);
+		if ((len = srv_split(&fs))) {
+			errno = 0;
+			v = strtol(fs.f[fs.n - 1], &end, 10);
+			if (strcmp(fs.f[0], "E") || errno || *end || v < 0 || v > 255) {
+				warnx_msg("logger: a request it does not know: ending");
+				srv_exit(EXIT_USAGE);
+			}
+			srv.status = (int)v;
+			srv_consume(len);
+		}
+	}
+	return n > 0;
+}
+
+/* The begin or message request f[0..n): sets the environment, then does
+ * tally-log --run's job with the command the shell runs (run_main), or
+ * tally-log MESSAGE's (message_main, answered with its exit status). */
+static void srv_begin(char **f, size_t n)
+{
+	static const char *const env[] = { "NO_COLOR", "TALLY_REDACT", "TRACEPARENT",
+		"BUILD_CORRELATION_ID" };
+	struct opts o;
+	struct event_tmpl t;
+	const char *out_name = "stdout";
+	char line[16];
+	size_t i;
+	int fd = -1, status;
+
+	for (i = 0; i < 4; i++)
+		if (f[1 + i][0] == '=' ? setenv(env[i], f[1 + i] + 1, 1) : unsetenv(env[i]))
+			die_sys(EXIT_SYS, "unable to set %s", env[i]);
+	/* f[5] (ARGC) becomes argv[0]. */
+	f[5] = (char *)"tally-log";
+	write_failed = 0;
+	write_errors_quiet = 0;
+	parse_args((int)(n - 5), f + 5, &o);
+	if (f[0][0] == 'M' ? o.run || o.stream || o.clock || !(o.console || o.text_log || o.nouts) :
+	    !o.run || !o.cmd || o.status_file || o.result || o.trace_file) {
+		warnx_msg("logger: a request it does not know: ending");
+		srv_exit(EXIT_USAGE);
+	}
+	cmd_span_init(&o);
+	build_template(&t, &o);
+	if (f[0][0] == 'M') {
+		/* A MESSAGE: answered with tally-log's exit status. */
+		status = message_main(&o, &t, o.nouts ? -2 : -1);
+		if (write_failed && status == EXIT_OK)
+			status = EXIT_SYS;
+		snprintf(line, sizeof line, "%d\n", status);
+		srv_reply(line, strlen(line));
+		buf_free(&t.head);
+		buf_free(&t.tail);
+		return;
+	}
+	if (o.out_path) {
+		fd = open(o.out_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			write_failure("open", o.out_path);
+		out_name = o.out_path;
+	}
+	(void)run_main(&o, &t, fd, out_name);
+	if (fd >= 0)
+		close(fd);
+	buf_free(&t.head);
+	buf_free(&t.tail);
+}
+
+/* The logger's loop between commands: hello, begin requests, output that
+ * comes between commands (from something a command left running: copied
+ * to the console). */
+static void __attribute__((noreturn)) serve_loop(void)
+{
+	static struct fields fs;
+	struct pollfd p[3];
+	struct buf cur;
+	char junk[4096];
+	long long since = srv_now_ms(), left;
+	ssize_t r;
+	size_t len;
+	int hello = 0, n;
+
+	for (;;) {
+		left = hello ? -1 : SRV_HELLO_MS - (srv_now_ms() - since);
+		if (!hello && left <= 0)
+			srv_exit(EXIT_OK);
+		if (srv.pidfd < 0 && (left < 0 || left > 1000))
+			left = 1000;
+		p[0].fd = SRV_GO, p[0].events = POLLIN, p[0].revents = 0;
+		p[1].fd = SRV_OUT, p[1].events = POLLIN, p[1].revents = 0;
+		p[2].fd = srv.pidfd, p[2].events = POLLIN, p[2].revents = 0;
+		n = poll(p, srv.pidfd >= 0 ? 3 : 2, (int)left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die_sys(EXIT_SYS, "unable to wait for a request");
+		}
+		if (srv.pidfd >= 0 ? p[2].revents != 0 : n == 0 && !srv_owner_alive())
+			srv_exit(EXIT_OK);
+		if (p[1].revents) {
+			r = read(SRV_OUT, junk, sizeof junk);
+			if (r > 0)
+				(void)write_all(1, junk, (size_t)r);
+			else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+				srv_exit(EXIT_OK); /* the shell closed fd 8 */
+		}
+		if (!p[0].revents)
+			continue;
+		if (srv_read() < 0)
+			srv_exit(EXIT_OK);
+		while ((len = srv_split(&fs))) {
+			if (!strcmp(fs.f[0], "H")) {
+				hello = 1;
+				srv_cleanup();
+				srv_consume(len);
+				srv_reply("ok\n", 3);
+			} else if ((!strcmp(fs.f[0], "B") || !strcmp(fs.f[0], "M")) && hello) {
+				/* The request's bytes stay put while it runs (the end
+				 * request is read into a new srv.req). */
+				cur = srv.req;
+				memset(&srv.req, 0, sizeof srv.req);
+				if (cur.len > len)
+					xbuf_put(&srv.req, cur.p + len, cur.len - len);
+				srv_begin(fs.f, fs.n);
+				buf_free(&cur);
+			} else {
+				warnx_msg("logger: a request it does not know: ending");
+				srv_exit(EXIT_USAGE);
+			}
+		}
+	}
+}
+
+/* The logger process: its FIFOs as fds 3, 4 and 5, /dev/null as 0, 1 and
+ * 2 (the console is the owner's, opened at each command), no other fd;
+ * then tells the starter (one byte on ready) and serves. */
+static void __attribute__((noreturn)) serve_child(int ready)
+{
+	char path[sizeof srv.dir + 8];
+	int fds[3], i, null;
+
+	(void)setsid();
+	ready = fcntl(ready, F_DUPFD_CLOEXEC, 10);
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s/%s", srv.dir, srv_fifo_names[i]);
+		fds[i] = open(path, (i == 2 ? O_RDWR : O_RDONLY | O_NONBLOCK) | O_CLOEXEC);
+		if (fds[i] < 0 || (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			srv_exit(EXIT_SYS);
+	}
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (ready < 0 || null < 0 || dup2(null, 0) < 0 || dup2(SRV_CONSOLE_OUT, 1) < 0 ||
+	    dup2(SRV_CONSOLE_ERR, 2) < 0 || dup2(fds[0], SRV_GO) < 0 ||
+	    dup2(fds[1], SRV_OUT) < 0 || dup2(fds[2], SRV_ACK) < 0)
+		srv_exit(EXIT_SYS);
+	/* SRV_GO and SRV_OUT keep O_NONBLOCK (a file status flag: dup2
+	 * shares it). Every other fd goes (the shell's, the starter's). */
+	if (syscall(SYS_close_range, 6U, (unsigned)ready - 1, 0U) < 0)
+		for (i = 6; i < ready; i++)
+			(void)close(i);
+	if (syscall(SYS_close_range, (unsigned)ready + 1, ~0U, 0U) < 0)
+		for (i = ready + 1; i < 1024; i++)
+			(void)close(i);
+	srv.pidfd = (int)syscall(SYS_pidfd_open, srv.owner, 0);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	if (write_all(ready, "1", 1) < 0)
+		srv_exit(EXIT_SYS);
+	close(ready);
+	serve_loop();
+}
+
+/* Returns the process id in s (decimal, above 1, a process that exists),
+ * else 0. */
+static pid_t serve_pid(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < 2 || v > 0x3fffffff || kill((pid_t)v, 0) < 0)
+		return 0;
+	return (pid_t)v;
+}
+
+/* --serve DIR PID: makes the FIFOs in a new directory of DIR, starts the
+ * logger of the shell PID (a process of its own session, not a child of
+ * the shell: the shell's `wait` and $! never see it), prints "PID
+ * FIFO_DIR" and exits 0; 111 when it cannot. */
+static int serve_start(const char *parent, pid_t owner)
+{
+	char path[sizeof srv.dir + 8], c;
+	int ready[2], i;
+	ssize_t r;
+	pid_t pid;
+
+	srv.owner = owner;
+	if ((size_t)snprintf(srv.dir, sizeof srv.dir, "%s/.tally-log.XXXXXX", parent) >=
+	    sizeof srv.dir)
+		usage("--serve: DIR is too long");
+	if (!mkdtemp(srv.dir)) {
+		srv.dir[0] = '\0';
+		die_sys(EXIT_SYS, "unable to make a directory in %s", parent);
+	}
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s/%s", srv.dir, srv_fifo_names[i]);
+		if (mkfifo(path, 0600) < 0) {
+			warn_sys("unable to make %s", path);
+			srv_exit(EXIT_SYS);
+		}
+	}
+	if (pipe(ready) < 0) {
+		warn_sys("unable to make a pipe");
+		srv_exit(EXIT_SYS);
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		warn_sys("unable to start the logger");
+		srv_exit(EXIT_SYS);
+	}
+	if (pid == 0) {
+		close(ready[0]);
+		serve_child(ready[1]);
+	}
+	close(ready[1]);
+	while ((r = read(ready[0], &c, 1)) < 0 && errno == EINTR)
+		;
+	if (r != 1) {
+		warnx_msg("the logger did not start");
+		srv_exit(EXIT_SYS);
+	}
+	if (printf("%d %s\n", (int)pid, srv.dir) < 0 || fflush(stdout) == EOF)
+		die_sys(EXIT_SYS, "unable to write to stdout");
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -1544,14 +2098,16 @@ int main(int argc, char **argv)
 	struct opts o;
 	struct event_tmpl t;
 	struct stream s;
-	struct human h;
-	struct ts_cache clock = { 0, 0, "", 0 };
-	struct buf line = { 0, 0, 0 }, scratch = { 0, 0, 0 };
-	const char *out_name = "stdout", *text_msg;
-	size_t n, cut, k;
+	const char *out_name = "stdout";
 	int fd = -1, status = EXIT_OK;
 
 	die_prog = "tally-log";
+	if (argc >= 2 && !strcmp(argv[1], "--serve")) {
+		if (argc != 4 || !*argv[2] || !serve_pid(argv[3]))
+			usage("--serve takes a DIR and the PID of the shell served, and goes alone");
+		signal(SIGPIPE, SIG_IGN);
+		return serve_start(argv[2], serve_pid(argv[3]));
+	}
 	parse_args(argc, argv, &o);
 	cmd_span_init(&o);
 	build_template(&t, &o);
@@ -1579,31 +2135,7 @@ int main(int argc, char **argv)
 		status = stream_run(&s, 0) < 0 ? EXIT_SYS : EXIT_OK;
 		stream_free(&s);
 	} else {
-		n = strlen(o.message);
-		cut = json_utf8_cut(o.message, n, TALLY_LOG_MAX_MESSAGE);
-		if (fd != -1 && put_event(&line, &t, &clock, o.level, o.message, cut,
-		    cut < n, &scratch) < 0)
-			die_sys(EXIT_SYS, "unable to allocate memory");
-		if (fd == 1 && write_all(1, line.p, line.len) < 0)
-			die_sys(EXIT_SYS, "unable to write to stdout");
-		for (k = 0; k < o.nouts; k++)
-			if (append_file(o.outs[k], line.p, line.len) < 0)
-				status = EXIT_SYS;
-		if (o.console || o.text_log) {
-			text_msg = o.text_message ? o.text_message : o.message;
-			n = strlen(text_msg);
-			human_open(&h, &o);
-			human_line(&h, o.text_level, text_msg,
-				json_utf8_cut(text_msg, n, TALLY_LOG_MAX_MESSAGE));
-			if (h.failed)
-				status = EXIT_SYS;
-			human_close(&h);
-		}
-		for (k = 0; k < o.nremoves; k++)
-			if (unlink(o.removes[k]) < 0 && errno != ENOENT)
-				warn_sys("unable to remove %s", o.removes[k]);
-		buf_free(&line);
-		buf_free(&scratch);
+		status = message_main(&o, &t, fd);
 	}
 	if (o.out_path && fd >= 0 && close(fd) < 0 && o.stream)
 		die_sys(EXIT_SYS, "unable to close %s", o.out_path);

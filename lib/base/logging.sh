@@ -1,4 +1,5 @@
-# shellcheck shell=sh disable=SC3043
+# shellcheck shell=sh disable=SC3043,SC3013
+# (SC3013: test -ef, which dash, busybox ash, bash, ksh and zsh all have.)
 # logging.sh: levelled text logs and feature logging for Dockerfile RUN steps.
 #
 # Public functions:
@@ -12,7 +13,8 @@
 #
 # Globals read: BUILD_LOG_DIR (default /var/log/container-build), LOG_LEVEL
 # (DEBUG|INFO|WARN|ERROR, default INFO), NO_COLOR, TALLY_REDACT (0 turns
-# redaction off), TALLY_HOME (default /opt/tally), OTEL_ENABLED (true turns
+# redaction off), TALLY_LOGGER (0: no logger, every line and command gets
+# a tally-log process of its own), TALLY_HOME (default /opt/tally), OTEL_ENABLED (true turns
 # tracing on), TRACEPARENT and the OTEL_* variables tally-trace reads
 # (docs/observability/opentelemetry-integration.md). Sourcing it also sources
 # json-logging.sh and metrics.sh from $TALLY_HOME/lib/base when they are
@@ -20,9 +22,14 @@
 # and private _tally_* names.
 #
 # Every line (console, text log, JSON) is written by tally-log
-# ($TALLY_HOME/bin, then PATH): one process per log call and one per
-# command. Without tally-log, the awk program below does the same job with
-# the same output (slower). Secrets are redacted either way.
+# ($TALLY_HOME/bin, then PATH). Each shell starts one tally-log --serve,
+# its logger, at its first log call: from then on the shell runs each
+# command itself, its output into the logger through a FIFO, and no
+# process but the command's is started per call (see _tally_srv_ready for
+# when a call does without it). Without a logger, one tally-log process
+# per log call and one per command. Without tally-log, the awk program
+# below does the same job with the same output (slower). Secrets are
+# redacted either way.
 # Machine-readable state for later RUN steps: BUILD_LOG_DIR/.tally/.
 # With OTEL_ENABLED=true, the build, each feature and each command become
 # OpenTelemetry spans in BUILD_LOG_DIR/traces.jsonl, recorded by tally-trace
@@ -59,6 +66,16 @@ _tally_tab='	'
 # The tally-log found, and the TALLY_HOME and PATH it was looked up for.
 _tally_tlog=
 _tally_tlog_key=
+# This shell's logger (see _tally_srv_ready): its PID, "" before it is
+# started, "-" when log_command does without one in this shell.
+# _tally_rc, _tally_dur, _tally_warn, _tally_wfail, _tally_r1: the result
+# of a command run through it (_tally_rc: of a message too).
+_tally_srv=
+_tally_rc=
+_tally_dur=
+_tally_warn=
+_tally_wfail=
+_tally_r1=
 # The text log and the result file that passed their check (see
 # _tally_text and log_command); log_command's sinks (text log, JSON log,
 # state directory) and what they were looked up for (_tally_ctx_key).
@@ -275,7 +292,7 @@ _tally_json() {
 # that meets it; later calls pass --quiet-write-errors until one succeeds
 # (_tally_wquiet).
 _tally_emit() {
-	local sinks="$1" level="$2" msg="$3" console='' sfile='' rc=0
+	local sinks="$1" level="$2" msg="$3" console='' sfile=
 	shift 3
 	_tally_tfile=
 	_tally_jfile=
@@ -296,8 +313,11 @@ _tally_emit() {
 			${_tally_feature:+--feature "$_tally_feature"} \
 			${_tally_feature_version:+--version "$_tally_feature_version"} \
 			"$@" -- "$msg"
-		"$_tally_tlog" "$@" && rc=0 || rc=$?
-		case $rc in 0) _tally_wquiet= ;; 111) _tally_wquiet=1 ;; esac
+		# Through this shell's logger when there is one (no process).
+		if [ -n "$_tally_trace_cur" ] || ! _tally_srv_ready || ! _tally_srv_emit "$@"; then
+			"$_tally_tlog" "$@" && _tally_rc=0 || _tally_rc=$?
+		fi
+		case $_tally_rc in 0) _tally_wquiet= ;; 111) _tally_wquiet=1 ;; esac
 		return 0
 	fi
 	_tally_now_ms
@@ -721,17 +741,142 @@ log_feature_start() {
 # the sinks of the current call (see log_command); STATUS_FILE "" runs
 # COMMAND, else reads its output from stdin and its status from the file.
 _tally_run() {
-	local desc="$1" sfile="$2"
-	shift 2
-	"$_tally_tlog" --run --console ${_tally_wquiet:+--quiet-write-errors} \
+	_tally_run_via "$_tally_tlog" "$_tally_res" "$@"
+}
+
+# _tally_run_via PROGRAM RESULT_FILE DESCRIPTION STATUS_FILE COMMAND
+# [ARG...]: calls PROGRAM (tally-log, or _tally_srv_begin) with the
+# arguments of tally-log --run for the current call; RESULT_FILE "" for
+# no --result.
+_tally_run_via() {
+	local prog="$1" res="$2" desc="$3" sfile="$4"
+	shift 4
+	"$prog" --run --console ${_tally_wquiet:+--quiet-write-errors} \
 		${sfile:+--status-file "$sfile"} \
 		${_tally_tfile:+--text-log "$_tally_tfile"} \
-		${_tally_res:+--result "$_tally_res"} ${_tally_rec:+--record "$_tally_rec"} \
+		${res:+--result "$res"} ${_tally_rec:+--record "$_tally_rec"} \
 		${_tally_jfile:+-o "$_tally_jfile" --correlation-id "$_tally_cid"} \
 		${_tally_feature:+--feature "$_tally_feature"} \
 		${_tally_feature_version:+--version "$_tally_feature_version"} \
 		${_tally_trace_cur:+--traceparent "$_tally_trace_cur" --trace-file "${BUILD_LOG_DIR:-/var/log/container-build}/traces.jsonl"} \
 		--command "$desc" -- "$@"
+}
+
+# _tally_srv_ready: returns 0 when this shell's logger (tally-log --serve)
+# runs, fds 7, 8 and 9 are still its FIFOs and this shell's stdout and
+# stderr are still its console, starting it when there is none yet; 1
+# when log_command runs the command under its own tally-log instead: in a
+# subshell (a pipeline, $(...), a job: $$ is the main shell's there),
+# with stdout or stderr redirected since the logger started (or a regular
+# file: the logger shares pipes and devices only), without /proc, when
+# fds 7-9 were the script's before the first call or are since, or after
+# the logger failed or was killed. Cost: a few stat(2) calls, no process.
+_tally_srv_ready() {
+	case $_tally_srv in -) return 1 ;; esac
+	[ "${TALLY_LOGGER-}" != 0 ] || return 1
+	[ /proc/self -ef "/proc/$$" ] || {
+		[ -e /proc/self ] || _tally_srv=-
+		return 1
+	}
+	[ -n "$_tally_srv" ] || {
+		_tally_srv_start
+		return
+	}
+	# A logger gone, or fds 7-9 the script's now: none from then on
+	# (the fds are never taken back).
+	if ! [ /proc/self/fd/7 -ef "/proc/$_tally_srv/fd/3" ] ||
+		! [ /proc/self/fd/8 -ef "/proc/$_tally_srv/fd/4" ] ||
+		! [ /proc/self/fd/9 -ef "/proc/$_tally_srv/fd/5" ]; then
+		_tally_srv=-
+		return 1
+	fi
+	[ /proc/self/fd/1 -ef "/proc/$_tally_srv/fd/1" ] &&
+		[ /proc/self/fd/2 -ef "/proc/$_tally_srv/fd/2" ]
+}
+
+# _tally_srv_start: starts this shell's logger (one tally-log --serve
+# process, once per shell) with this shell's
+# stdout and stderr as its console, and opens its FIFOs as fds 7
+# (requests, read-write: a logger gone is never a SIGPIPE), 8 (the
+# commands' output) and 9 (answers); returns 1 (and sets _tally_srv to -)
+# when it cannot.
+_tally_srv_start() {
+	local out='' pid='' dir='' reply=''
+	_tally_srv=-
+	# Fds 7-9 must be free: they may be the script's.
+	if [ -e /proc/self/fd/7 ] || [ -e /proc/self/fd/8 ] || [ -e /proc/self/fd/9 ]; then
+		return 1
+	fi
+	{ [ -p /proc/self/fd/1 ] || [ -c /proc/self/fd/1 ]; } &&
+		{ [ -p /proc/self/fd/2 ] || [ -c /proc/self/fd/2 ]; } || return 1
+	_tally_state
+	[ -n "$_tally_sdir" ] || return 1
+	{ out=$("$_tally_tlog" --serve "$_tally_sdir" "$$" 2>/dev/null); } 8>&1 9>&2 || return 1
+	pid=${out%% *} dir=${out#* }
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	[ -p "$dir/go" ] || return 1
+	if { command exec 7<>"$dir/go" 8>"$dir/out" 9<"$dir/ack"; } 2>/dev/null &&
+		printf 'H\0' >&7 && read -r reply <&9 && [ "$reply" = ok ]; then
+		_tally_srv=$pid
+		return 0
+	fi
+	{ command exec 7>&- 8>&- 9>&-; } 2>/dev/null
+	return 1
+}
+
+# _tally_srv_send TYPE ARG...: sends the logger the request TYPE (B: a
+# command begins, M: a message) for tally-log ARG..., with the
+# environment tally-log reads; returns 1 (and does without a logger from
+# then on) when it cannot.
+_tally_srv_send() {
+	local type="$1"
+	shift
+	printf '%s\0' "$type" "${NO_COLOR+=}${NO_COLOR-}" "${TALLY_REDACT+=}${TALLY_REDACT-}" \
+		"${TRACEPARENT+=}${TRACEPARENT-}" \
+		"${BUILD_CORRELATION_ID+=}${BUILD_CORRELATION_ID-}" "$#" "$@" >&7 && return 0
+	_tally_srv=-
+	return 1
+}
+
+# _tally_srv_begin ARG...: the begin request of tally-log ARG... (--run
+# and its options); returns 1 when the logger is gone.
+_tally_srv_begin() {
+	_tally_srv_send B "$@"
+}
+
+# _tally_srv_emit ARG...: tally-log ARG... (a MESSAGE) done by the logger;
+# sets _tally_rc to its exit status; returns 1 when the logger is gone.
+_tally_srv_emit() {
+	_tally_srv_send M "$@" && read -r _tally_rc <&9 && return 0
+	_tally_srv=-
+	return 1
+}
+
+# _tally_srv_run DESCRIPTION PATH COMMAND [ARG...]: log_command through
+# the logger: the begin request, the command run by this shell with its
+# output to the logger (an external command directly, a function or
+# builtin in a subshell, as under tally-log), the end request. Sets
+# _tally_rc, _tally_dur, _tally_warn and _tally_wfail. Returns 1 when the
+# logger did not take the command (it has not run).
+_tally_srv_run() {
+	local desc="$1" path="$2"
+	shift 2
+	_tally_run_via _tally_srv_begin "" "$desc" "" "$@" || return 1
+	# Fds 7-9 stay open in the command, as in every command of this shell
+	# (closing them would cost six more system calls each time).
+	case $path in
+	*/*) "$@" >&8 2>&1 && _tally_rc=0 || _tally_rc=$? ;;
+	*) ("$@") >&8 2>&1 && _tally_rc=0 || _tally_rc=$? ;;
+	esac
+	# "STATUS DURATION_MS WARNINGS WRITE_FAILED", once every line is
+	# written; a logger gone is a failed write.
+	if printf 'E\0%s\0' "$_tally_rc" >&7 &&
+		read -r _tally_r1 _tally_dur _tally_warn _tally_wfail <&9 &&
+		[ "$_tally_r1" = "$_tally_rc" ]; then
+		return 0
+	fi
+	_tally_dur=0 _tally_warn=0 _tally_wfail=1 _tally_srv=-
+	return 0
 }
 
 # Usage: log_command <description> <command> [args...]
@@ -811,7 +956,12 @@ log_command() {
 	fi
 	path=$_tally_which
 	_tally_tool
-	if [ -n "$_tally_tlog" ]; then
+	if [ -n "$_tally_tlog" ] && [ -z "$_tally_trace_cur" ] && _tally_srv_ready &&
+		_tally_srv_run "$desc" "$path" "$@"; then
+		# Through this shell's logger: no process but the command's.
+		rc=$_tally_rc dur=$_tally_dur warn=$_tally_warn wfail=$_tally_wfail
+		case $wfail in 0) _tally_wquiet= ;; *) _tally_wquiet=1 ;; esac
+	elif [ -n "$_tally_tlog" ]; then
 		# The result file must take a write: checked once per file, and
 		# again after a failed write.
 		if [ "$_tally_res" != "$_tally_res_ok" ] || [ -n "$_tally_wquiet" ]; then

@@ -36,6 +36,8 @@ _bb_root=$(pwd)
 # same bytes however the tree changes meanwhile.
 mkdir -p "$BENCH_TMP/src"
 cp lib/c/*.c lib/c/*.h "$BENCH_TMP/src/"
+# reap: the CPU time of a build and of every process it starts.
+cc -O2 -o "$BENCH_TMP/reap" tests/bench/reap.c || return 1
 
 cat >"$BENCH_TMP/build-features.sh" <<'SCRIPT'
 #!/bin/sh
@@ -114,9 +116,9 @@ SCRIPT
 # _bb_run MODE WORK ROUND: runs the build in MODE (bare, tally) with the
 # real commands (WORK=real) or /bin/true for each (noop; noop2: two), in a
 # fresh directory; a no-op build runs BENCH_BUILD_NOOP_REPEAT times
-# (default 10) in a row, as `times` counts CPU in 10 ms ticks and one lasts
-# about 0.2 s. Prints "WALL_US CPU_US" for one build (CPU: user + system
-# time of every process of the build); returns 1 when a build failed.
+# (default 10) in a row, as one lasts about 0.2 s. Prints "WALL_US CPU_US"
+# for one build (CPU: user + system time of every process of the build,
+# counted by tests/bench/reap.c); returns 1 when a build failed.
 _bb_run() {
 	local d='' t0='' t1='' cpu='' reps=1 k=1
 	case $2 in noop*) reps=$_bb_noop_reps ;; esac
@@ -131,25 +133,28 @@ _bb_run() {
 		k=$((k + 1))
 	done
 	t0=$(now_ns)
-	(
-		k=1
-		while [ "$k" -le "$reps" ]; do
+	k=1
+	while [ "$k" -le "$reps" ]; do
+		# The output goes through a pipe, as a RUN step's goes to the
+		# image builder.
+		{
 			BUILD_MODE=$1 BUILD_WORK=$2 FEATURES=$_bb_features SRC=$BENCH_TMP/src WORK=$d.$k/work \
 				TALLY_HOME=$_bb_root/build BUILD_LOG_DIR=$d.$k/logs TALLY_METRICS_DIR=$d.$k/metrics \
 				ENABLE_JSON_LOGGING=true METRICS_ENABLED=true NO_COLOR=1 \
-				/bin/sh "$BENCH_TMP/build-features.sh" >"$d.$k/out" 2>&1 || exit 1
-			k=$((k + 1))
-		done
-		times >"$d.times"
-	) || {
-		printf 'bench: the %s build failed:\n' "$1" >&2
-		tail -20 "$d".[0-9]*/out >&2
-		return 1
-	}
+				"$BENCH_TMP/reap" "$d.$k/cpu" /bin/sh "$BENCH_TMP/build-features.sh" 2>&1 ||
+				: >"$d.$k/failed"
+		} | cat >"$d.$k/out"
+		if [ -e "$d.$k/failed" ] || [ ! -s "$d.$k/cpu" ]; then
+			printf 'bench: the %s build failed:\n' "$1" >&2
+			tail -20 "$d.$k/out" >&2
+			return 1
+		fi
+		k=$((k + 1))
+	done
 	t1=$(now_ns)
-	# The second line of `times`: the children's user and system time.
-	cpu=$(awk -v reps="$reps" 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
-		printf "%d", t * 1e6 / reps }' "$d.times")
+	# The user and system time of every process of the builds (reap:
+	# also those that outlive their parent, like a shell's logger).
+	cpu=$(cat "$d".[0-9]*/cpu | awk -v reps="$reps" '{ t += $1 + $2 } END { printf "%d", t / reps }')
 	printf '%s %s\n' "$(((t1 - t0) / 1000 / reps))" "$cpu"
 }
 

@@ -629,3 +629,72 @@ EOF2
 --text-log '' msg
 EOF2
 }
+
+@test "--serve usage errors exit 100, a directory it cannot use 111" {
+	run -100 tally-log --serve
+	assert_output --partial "usage"
+	run -100 tally-log --serve "$PWD"
+	run -100 tally-log --serve "$PWD" 0
+	run -100 tally-log --serve "$PWD" 2147483647
+	run -100 tally-log --serve "$PWD" "$$" extra
+	run -111 tally-log --serve "$PWD/missing/dir" "$$"
+	assert_output --partial "unable to make a directory in $PWD/missing/dir"
+	run find "$PWD" -name '.tally-log.*'
+	assert_output ""
+}
+
+# The logger spoken to by hand: hello, a command's begin, its output and
+# end, a message, then a request it does not know.
+@test "--serve: the logger answers the protocol of docs/reference/tally-log.md" {
+	cat >client.sh <<'EOF2'
+set -u
+out=$(tally-log --serve "$PWD" "$$" 8>console.out 9>console.err) || exit 1
+pid=${out%% *} dir=${out#* }
+exec 7<>"$dir/go" 8>"$dir/out" 9<"$dir/ack"
+printf 'H\0' >&7
+read -r a <&9
+echo "hello=$a"
+[ -e "$dir" ] && echo "dir still there" || echo "dir removed"
+printf '%s\0' B "" "" "" "" 9 --run --console -o "$PWD/cmd.jsonl" --command "Two lines" -- printf x >&7
+printf 'one\ntwo password=hunter2\nwarning: three' >&8
+printf 'E\0%s\0' 3 >&7
+read -r st ms warn wfail <&9
+echo "end=$st warn=$warn wfail=$wfail ms_is_number=$(case $ms in *[!0-9]* | '') echo no ;; *) echo yes ;; esac)"
+printf '%s\0' M "" "=0" "" "=build-1" 5 --console -o "$PWD/msg.jsonl" -- "token=abc" >&7
+read -r st <&9
+echo "message=$st"
+printf 'X\0' >&7
+if read -r st <&9; then echo "answered $st"; else echo "no answer: the logger ended"; fi
+i=0
+while [ -e "/proc/$pid" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+[ -e "/proc/$pid" ] && echo "logger still runs" || echo "logger ended"
+EOF2
+	run bash client.sh
+	assert_success
+	assert_output "hello=ok
+dir removed
+end=3 warn=1 wfail=0 ms_is_number=yes
+message=0
+no answer: the logger ended
+logger ended"
+	# The command's lines on the console's stdout (redacted, the last
+	# line ended), its Running and Failed lines on the console's stderr.
+	assert_equal "$(cat console.out)" "one
+two password=[REDACTED]
+warning: three"
+	run sed -e 's/^\[[0-9:]*\] //' -e 's/, [0-9.]*s)/, Ts)/' console.err
+	assert_output "INFO  Running: Two lines
+ERROR Failed: Two lines (exit 3, Ts)
+INFO  token=abc
+tally-log: warning: logger: a request it does not know: ending"
+	assert_json_lines cmd.jsonl
+	run jq -c '[.level, .message, .exit_code, .warning_count]' cmd.jsonl
+	assert_output '["INFO","one",null,null]
+["INFO","two password=[REDACTED]",null,null]
+["WARN","warning: three",null,null]
+["ERROR","Command finished: Two lines",3,1]'
+	# TALLY_REDACT=0 and BUILD_CORRELATION_ID came with the message.
+	assert_json_lines msg.jsonl
+	run jq -c '[.message, .correlation_id]' msg.jsonl
+	assert_output '["token=abc","build-1"]'
+}

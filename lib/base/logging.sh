@@ -489,7 +489,10 @@ function keyval(s, n, i, j,    k, flag, kc, q, e, c) {
 }
 function urlpw(s, n, i,    a, e, at, p, c) {
 	a = i + 3; at = 0
-	for (e = a; e <= n && !((c = substr(s, e, 1)) in KH); e++) if (c == "@") at = e
+	for (e = a; e <= n && !((c = substr(s, e, 1)) in KH); e++) {
+		if (c == "[" && substr(s, e, 10) == MARK) break
+		if (c == "@") at = e
+	}
 	if (!at) return 0
 	for (p = a; p < at && substr(s, p, 1) != ":"; p++) ;
 	if (p + 1 >= at) return 0

@@ -1656,13 +1656,13 @@ static int message_main(const struct opts *o, const struct event_tmpl *t, int fd
  * (out) and 9 (ack), lose their names at the hello:
  *   shell -> go   "H"                          hello  -> ack "ok"
  *   shell -> go   "B" NO_COLOR TALLY_REDACT TRACEPARENT BUILD_CORRELATION_ID
- *                 ARGC ARG...                  begin (no answer)
+ *                 TZ ARGC ARG...               begin (no answer)
  *       (the environment values "" when unset, else "=VALUE"; the ARGs
  *       those of tally-log --run, without --result and --trace-file)
  *   command -> out   its output
  *   shell -> go   "E" STATUS                   end    -> ack "STATUS
  *                                              DURATION_MS WARNINGS WRITE_FAILED"
- *   shell -> go   "M" (the four values) ARGC ARG...
+ *   shell -> go   "M" (the five values) ARGC ARG...
  *                 a MESSAGE (ARGs of tally-log MESSAGE with --console,
  *                 --text-log or -o)            message -> ack "STATUS"
  * Each field ends with a NUL byte; each answer is one line, written once
@@ -1677,6 +1677,12 @@ static int message_main(const struct opts *o, const struct event_tmpl *t, int fd
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+
+/* The environment tally-log reads, sent with each B and M request (the
+ * shell's may change after the logger started), then ARGC: its field. */
+static const char *const srv_env[] = { "NO_COLOR", "TALLY_REDACT", "TRACEPARENT",
+	"BUILD_CORRELATION_ID", "TZ" };
+#define SRV_ARGC 6
 
 /* The fields of one request (pointers into the bytes read). */
 struct fields {
@@ -1799,15 +1805,15 @@ static size_t srv_split(struct fields *fs)
 		at = (size_t)(z - p) + 1;
 		if (fs->n == 1) {
 			if (!strcmp(p, "B") || !strcmp(p, "M"))
-				need = 6;
+				need = SRV_ARGC + 1;
 			else if (!strcmp(p, "E"))
 				need = 2;
 			else if (strcmp(p, "H"))
 				break;
-		} else if (need == 6 && fs->n == 6) {
+		} else if (need == SRV_ARGC + 1 && fs->n == SRV_ARGC + 1) {
 			errno = 0;
-			argc = strtoul(fs->f[5], &end, 10);
-			if (errno || *end || end == fs->f[5] || argc > (1UL << 20))
+			argc = strtoul(fs->f[SRV_ARGC], &end, 10);
+			if (errno || *end || end == fs->f[SRV_ARGC] || argc > (1UL << 20))
 				break;
 			need += argc;
 		}
@@ -1876,8 +1882,7 @@ static int srv_wait(int timeout_ms)
  * tally-log MESSAGE's (message_main, answered with its exit status). */
 static void srv_begin(char **f, size_t n)
 {
-	static const char *const env[] = { "NO_COLOR", "TALLY_REDACT", "TRACEPARENT",
-		"BUILD_CORRELATION_ID" };
+
 	struct opts o;
 	struct event_tmpl t;
 	const char *out_name = "stdout";
@@ -1885,14 +1890,14 @@ static void srv_begin(char **f, size_t n)
 	size_t i;
 	int fd = -1, status;
 
-	for (i = 0; i < 4; i++)
-		if (f[1 + i][0] == '=' ? setenv(env[i], f[1 + i] + 1, 1) : unsetenv(env[i]))
-			die_sys(EXIT_SYS, "unable to set %s", env[i]);
-	/* f[5] (ARGC) becomes argv[0]. */
-	f[5] = (char *)"tally-log";
+	for (i = 0; i < SRV_ARGC - 1; i++)
+		if (f[1 + i][0] == '=' ? setenv(srv_env[i], f[1 + i] + 1, 1) : unsetenv(srv_env[i]))
+			die_sys(EXIT_SYS, "unable to set %s", srv_env[i]);
+	/* f[SRV_ARGC] (ARGC) becomes argv[0]. */
+	f[SRV_ARGC] = (char *)"tally-log";
 	write_failed = 0;
 	write_errors_quiet = 0;
-	parse_args((int)(n - 5), f + 5, &o);
+	parse_args((int)(n - SRV_ARGC), f + SRV_ARGC, &o);
 	if (f[0][0] == 'M' ? o.run || o.stream || o.clock || !(o.console || o.text_log || o.nouts) :
 	    !o.run || !o.cmd || o.status_file || o.result || o.trace_file) {
 		warnx_msg("logger: a request it does not know: ending");

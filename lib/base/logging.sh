@@ -836,7 +836,8 @@ _tally_srv_send() {
 	shift
 	printf '%s\0' "$type" "${NO_COLOR+=}${NO_COLOR-}" "${TALLY_REDACT+=}${TALLY_REDACT-}" \
 		"${TRACEPARENT+=}${TRACEPARENT-}" \
-		"${BUILD_CORRELATION_ID+=}${BUILD_CORRELATION_ID-}" "$#" "$@" >&7 && return 0
+		"${BUILD_CORRELATION_ID+=}${BUILD_CORRELATION_ID-}" "${TZ+=}${TZ-}" "$#" "$@" >&7 &&
+		return 0
 	_tally_srv=-
 	return 1
 }

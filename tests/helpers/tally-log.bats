@@ -655,12 +655,12 @@ printf 'H\0' >&7
 read -r a <&9
 echo "hello=$a"
 [ -e "$dir" ] && echo "dir still there" || echo "dir removed"
-printf '%s\0' B "" "" "" "" 9 --run --console -o "$PWD/cmd.jsonl" --command "Two lines" -- printf x >&7
+printf '%s\0' B "" "" "" "" "" 9 --run --console -o "$PWD/cmd.jsonl" --command "Two lines" -- printf x >&7
 printf 'one\ntwo password=hunter2\nwarning: three' >&8
 printf 'E\0%s\0' 3 >&7
 read -r st ms warn wfail <&9
 echo "end=$st warn=$warn wfail=$wfail ms_is_number=$(case $ms in *[!0-9]* | '') echo no ;; *) echo yes ;; esac)"
-printf '%s\0' M "" "=0" "" "=build-1" 5 --console -o "$PWD/msg.jsonl" -- "token=abc" >&7
+printf '%s\0' M "" "=0" "" "=build-1" "=UTC" 5 --console -o "$PWD/msg.jsonl" -- "token=abc" >&7
 read -r st <&9
 echo "message=$st"
 printf 'X\0' >&7

@@ -33,7 +33,8 @@ normalize() {
 	done
 	for f in "$d"/logs/json/*.jsonl; do
 		printf '== %s\n' "${f##*/}"
-		jq -c 'del(.timestamp, .correlation_id) | if .duration_ms then .duration_ms = "N" else . end
+		jq -c 'del(.timestamp) | if .duration_ms then .duration_ms = "N" else . end
+			| if (.correlation_id | startswith("build-")) then .correlation_id = "C" else . end
 			| .message |= sub("[0-9]+: no-such"; "N: no-such")' "$f"
 	done
 	printf '== commands.tsv\n'
@@ -60,6 +61,12 @@ line" "--" "-x" "password=hunter2"
 log_command "Much output" awk 'BEGIN { for (i = 0; i < 20000; i++) print "line " i }'
 log_command "Not found" no-such-command-here
 echo "rc=$?"
+export TALLY_REDACT=0 TZ=XYZ-5
+log_command "Unredacted" sh -c 'echo password=visible'
+log_info "unredacted token=visible"
+unset TALLY_REDACT TZ
+export BUILD_CORRELATION_ID=changed-id
+log_command "A new id" true
 log_warn "careful"
 log_feature_end
 log_feature_start second
@@ -88,6 +95,11 @@ EOF
 	grep -qx 'rc=127' <<<"$with"
 	grep -qx 'line 19999' <<<"$with"
 	[[ "$with" != *abc123secret* && "$with" != *hunter2* ]]
+	# The environment changed after the logger started counts.
+	grep -qx 'password=visible' <<<"$with"
+	grep -q 'INFO  unredacted token=visible$' <<<"$with"
+	run jq -r 'select(.command == "A new id") | .correlation_id' a/logs/json/kinds.jsonl
+	assert_output "changed-id"
 	run normalize a
 	assert_success
 	local la=$output

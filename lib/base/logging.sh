@@ -490,7 +490,7 @@ function keyval(s, n, i, j,    k, flag, kc, q, e, c) {
 function urlpw(s, n, i,    a, e, at, p, c) {
 	a = i + 3; at = 0
 	for (e = a; e <= n && !((c = substr(s, e, 1)) in KH); e++) {
-		if (c == "[" && substr(s, e, 10) == MARK) break
+		if (c == "[" && substr(s, e, 10) == MARK && substr(s, e + 10, 1) != "@") break
 		if (c == "@") at = e
 	}
 	if (!at) return 0

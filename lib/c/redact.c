@@ -212,16 +212,18 @@ static size_t token_at(const char *s, size_t i, size_t lim)
 }
 
 /* Finds the URL password after the "://" at s[i] (rule 2): sets [*vs, *ve)
- * and returns 1, else 0. The authority also ends at REDACT_MARK: a value
- * the key rule replaced may have held its end ("password://x"), so that
- * redacting the output again changes nothing. */
+ * and returns 1, else 0. The authority also ends at a REDACT_MARK that no
+ * '@' follows: a value the key rule replaced may have held the end
+ * ("password://x"), so that redacting the output again changes nothing (a
+ * mark before '@' is a password this rule replaced). */
 static int url_password(const char *s, size_t n, size_t i, size_t *vs, size_t *ve)
 {
 	size_t a = i + 3, e, at = 0, p;
 
 	for (e = a; e < n && !IS(s[e], H); e++) {
 		if (s[e] == '[' && n - e >= REDACT_MARK_LEN &&
-		    memcmp(s + e, REDACT_MARK, REDACT_MARK_LEN) == 0)
+		    memcmp(s + e, REDACT_MARK, REDACT_MARK_LEN) == 0 &&
+		    (n - e == REDACT_MARK_LEN || s[e + REDACT_MARK_LEN] != '@'))
 			break;
 		if (s[e] == '@')
 			at = e;

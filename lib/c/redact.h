@@ -16,8 +16,8 @@
  *    "--" may also be followed by blanks and a value that does not start
  *    with '-' (--password hunter2).
  * 2. URL userinfo: after "://", in the authority (up to '/', '?', '#', a
- *    blank, a quote, '<', '>' or REDACT_MARK), the password between the
- *    first ':' and the last '@'.
+ *    blank, a quote, '<', '>' or a REDACT_MARK not followed by '@'), the
+ *    password between the first ':' and the last '@'.
  * 3. Token shapes starting at a byte not preceded by [A-Za-z0-9]: GitHub
  *    ghp_ gho_ ghu_ ghs_ ghr_ + 30 or more [A-Za-z0-9], github_pat_ + 22 or
  *    more [A-Za-z0-9_]; GitLab glpat- + 20 or more [A-Za-z0-9_-]; Slack

@@ -1835,18 +1835,39 @@ static void srv_consume(size_t n)
 		srv.req.p[srv.req.len] = '\0';
 }
 
+/* Takes the end request when srv.req holds all of it: sets srv.status
+ * and returns 1; else 0. Ends the logger on any other request. */
+static int srv_take_end(void)
+{
+	static struct fields fs;
+	size_t len;
+	char *end;
+	long v;
+
+	if (!(len = srv_split(&fs)))
+		return 0;
+	errno = 0;
+	v = strtol(fs.f[fs.n - 1], &end, 10);
+	if (strcmp(fs.f[0], "E") || errno || *end || v < 0 || v > 255) {
+		warnx_msg("logger: a request it does not know: ending");
+		srv_exit(EXIT_USAGE);
+	}
+	srv.status = (int)v;
+	srv_consume(len);
+	return 1;
+}
+
 /* Waits up to timeout_ms (-1: no limit) for the command's output or the
  * end request, and reads that request (srv.status). Returns 0 after the
  * timeout, else 1. Ends the logger when its shell is gone. */
 static int srv_wait(int timeout_ms)
 {
-	static struct fields fs;
 	struct pollfd p[3];
-	size_t len;
-	char *end;
-	long v;
 	int n;
 
+	/* The end request may have come with the begin (a quick command). */
+	if (srv_take_end())
+		return 1;
 	p[0].fd = SRV_OUT, p[0].events = POLLIN, p[0].revents = 0;
 	p[1].fd = SRV_GO, p[1].events = POLLIN, p[1].revents = 0;
 	p[2].fd = srv.pidfd, p[2].events = POLLIN, p[2].revents = 0;
@@ -1863,16 +1884,7 @@ static int srv_wait(int timeout_ms)
 	if (p[1].revents) {
 		if (srv_read() < 0)
 			srv_exit(EXIT_OK);
-		if ((len = srv_split(&fs))) {
-			errno = 0;
-			v = strtol(fs.f[fs.n - 1], &end, 10);
-			if (strcmp(fs.f[0], "E") || errno || *end || v < 0 || v > 255) {
-				warnx_msg("logger: a request it does not know: ending");
-				srv_exit(EXIT_USAGE);
-			}
-			srv.status = (int)v;
-			srv_consume(len);
-		}
+		(void)srv_take_end();
 	}
 	return n > 0;
 }

@@ -660,6 +660,10 @@ printf 'one\ntwo password=hunter2\nwarning: three' >&8
 printf 'E\0%s\0' 3 >&7
 read -r st ms warn wfail <&9
 echo "end=$st warn=$warn wfail=$wfail ms_is_number=$(case $ms in *[!0-9]* | '') echo no ;; *) echo yes ;; esac)"
+# A quick command: its begin and end in one write, read together.
+printf '%s\0' B "" "" "" "" "" 7 --run -o "$PWD/quick.jsonl" --command Quick -- true E 0 >&7
+read -r st ms warn wfail <&9
+echo "quick=$st"
 printf '%s\0' M "" "=0" "" "=build-1" "=UTC" 5 --console -o "$PWD/msg.jsonl" -- "token=abc" >&7
 read -r st <&9
 echo "message=$st"
@@ -669,11 +673,12 @@ i=0
 while [ -e "/proc/$pid" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 [ -e "/proc/$pid" ] && echo "logger still runs" || echo "logger ended"
 EOF2
-	run bash client.sh
+	run timeout 60 bash client.sh
 	assert_success
 	assert_output "hello=ok
 dir removed
 end=3 warn=1 wfail=0 ms_is_number=yes
+quick=0
 message=0
 no answer: the logger ended
 logger ended"
@@ -693,6 +698,8 @@ tally-log: warning: logger: a request it does not know: ending"
 ["INFO","two password=[REDACTED]",null,null]
 ["WARN","warning: three",null,null]
 ["ERROR","Command finished: Two lines",3,1]'
+	run jq -r '.message' quick.jsonl
+	assert_output "Command finished: Quick"
 	# TALLY_REDACT=0 and BUILD_CORRELATION_ID came with the message.
 	assert_json_lines msg.jsonl
 	run jq -c '[.message, .correlation_id]' msg.jsonl

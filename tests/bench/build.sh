@@ -7,11 +7,11 @@
 # release), run twice per round: bare (the same script, with
 # log_feature_start/log_command/log_feature_end as no-op shims) and with
 # tally's text logging, JSON logging and build metrics on. In each round
-# the two real builds run side by side (one per core), so the machine's
-# drift (other load, clock speed) hits both alike, and they swap places
-# (started first in the background, or second in the foreground) from one
-# round to the next; BENCH_BUILD_RUNS rounds (default 5: one round's
-# ratio varies by about a percent on a shared 2-core machine). Tally's own cost is measured apart,
+# the two real builds run a feature at a time in turn (see _bb_real), so
+# the machine's drift (other load, clock speed) hits both alike and
+# neither slows the other; BENCH_BUILD_RUNS rounds (default 5). CPU time
+# is counted by a subreaper (tests/bench/reap.c), so processes that
+# outlive their parent (the shell's logger) count. Tally's own cost is measured apart,
 # with /bin/true for every command (and then two per step, to split it per
 # command and per feature), each no-op build BENCH_BUILD_NOOP_REPEAT times.
 #
@@ -106,9 +106,13 @@ feature() {
 	log_feature_end
 }
 
+# With GATE=1, each feature waits for a line on fd 5 and writes one to
+# fd 6 when it is done: the bench runs the two builds' features in turn.
 i=1
 while [ "$i" -le "$FEATURES" ]; do
+	[ "${GATE:-0}" = 0 ] || read -r _ <&5
 	feature "$i"
+	[ "${GATE:-0}" = 0 ] || echo done >&6
 	i=$((i + 1))
 done
 SCRIPT
@@ -140,7 +144,7 @@ _bb_run() {
 		{
 			BUILD_MODE=$1 BUILD_WORK=$2 FEATURES=$_bb_features SRC=$BENCH_TMP/src WORK=$d.$k/work \
 				TALLY_HOME=$_bb_root/build BUILD_LOG_DIR=$d.$k/logs TALLY_METRICS_DIR=$d.$k/metrics \
-				ENABLE_JSON_LOGGING=true METRICS_ENABLED=true NO_COLOR=1 \
+				ENABLE_JSON_LOGGING=true METRICS_ENABLED=true NO_COLOR=1 GATE=${_bb_gate:-0} \
 				"$BENCH_TMP/reap" "$d.$k/cpu" /bin/sh "$BENCH_TMP/build-features.sh" 2>&1 ||
 				: >"$d.$k/failed"
 		} | cat >"$d.$k/out"
@@ -172,6 +176,48 @@ _bb_check() {
 	return 1
 }
 
+# _bb_real ROUND: one round of the real builds, bare and tally, started
+# together but run a feature at a time in turn (never both at once, so
+# neither slows the other; the drift of the machine between two turns is
+# that of half a second): feature 1 bare then tally, feature 2 tally then
+# bare, and so on, the first mode alternating from round to round too.
+# Writes each build's line "WALL_US CPU_US" (WALL: its features' own
+# time, the turns summed) to BENCH_TMP/t-MODE; returns 1 when one failed.
+_bb_real() {
+	local g="$BENCH_TMP/gate" i=1 m='' first=bare second=tally t0='' t1='' wb=0 wt=0 ok=0
+	rm -rf "$g"
+	mkdir "$g" && mkfifo "$g/go.bare" "$g/done.bare" "$g/go.tally" "$g/done.tally" || return 1
+	[ $(($1 % 2)) = 1 ] || first=tally second=bare
+	for m in bare tally; do
+		_bb_gate=1 _bb_run "$m" real "$1" >"$BENCH_TMP/t-$m" 5<"$g/go.$m" 6>"$g/done.$m" &
+	done
+	# Fds 3/4: bare's turn and its end; 7/8: tally's.
+	exec 3>"$g/go.bare" 4<"$g/done.bare" 7>"$g/go.tally" 8<"$g/done.tally"
+	while [ "$i" -le "$_bb_features" ]; do
+		for m in $first $second; do
+			t0=$(now_ns)
+			if [ "$m" = bare ]; then
+				{ echo go >&3 && read -r _ <&4; } || break 2
+			else
+				{ echo go >&7 && read -r _ <&8; } || break 2
+			fi
+			t1=$(now_ns)
+			if [ "$m" = bare ]; then wb=$((wb + t1 - t0)); else wt=$((wt + t1 - t0)); fi
+		done
+		m=$first first=$second second=$m
+		i=$((i + 1))
+	done
+	exec 3>&- 4<&- 7>&- 8<&-
+	wait && ok=1
+	[ "$ok" = 1 ] && [ "$i" -gt "$_bb_features" ] || return 1
+	# The wall time of each build: its turns.
+	for m in bare tally; do
+		read -r t0 t1 <"$BENCH_TMP/t-$m"
+		if [ "$m" = bare ]; then t0=$((wb / 1000)); else t0=$((wt / 1000)); fi
+		printf '%s %s\n' "$t0" "$t1" >"$BENCH_TMP/t-$m"
+	done
+}
+
 # The real build, BENCH_BUILD_RUNS rounds, then the no-op builds as many
 # times: lines "WORK ROUND MODE WALL_US CPU_US".
 : >"$BENCH_TMP/times"
@@ -180,13 +226,7 @@ for _bb_w in real noop noop2; do
 	_bb_r=1
 	while [ "$_bb_r" -le "$_bb_runs" ]; do
 		if [ "$_bb_w" = real ]; then
-			# Side by side, each writing its line to its own file; the
-			# mode started first alternates.
-			if [ $((_bb_r % 2)) = 1 ]; then _bb_1=bare _bb_2=tally; else _bb_1=tally _bb_2=bare; fi
-			_bb_run "$_bb_1" "$_bb_w" "$_bb_r" >"$BENCH_TMP/t-$_bb_1" &
-			_bb_pid=$!
-			_bb_run "$_bb_2" "$_bb_w" "$_bb_r" >"$BENCH_TMP/t-$_bb_2" || _bb_ok=0
-			wait "$_bb_pid" || _bb_ok=0
+			_bb_real "$_bb_r" || _bb_ok=0
 		else
 			# The no-op builds (tally's own cost) one after the other,
 			# in alternating order.
@@ -213,7 +253,7 @@ if [ "$_bb_ok" = 1 ]; then
 		"$_bb_features" "$((_bb_features * 9))"
 	printf '  run by /bin/sh (%s) on the host, not through buildah (whose own spread swamps 1%%);\n' \
 		"$(readlink -f /bin/sh)"
-	printf '  %s rounds of bare and tally (text logs, JSON logs, metrics), side by side\n' "$_bb_runs"
+	printf '  %s rounds of bare and tally (text logs, JSON logs, metrics), a feature of each in turn\n' "$_bb_runs"
 	awk -v cmds="$((_bb_features * 9))" -v feats="$_bb_features" '
 		{ t[$1, $3, $2, "wall"] = $4; t[$1, $3, $2, "cpu"] = $5; n = ($2 > n ? $2 : n) }
 		# med(W, M, K): the (lower) median of K over the rounds; sets lo, hi.

@@ -45,24 +45,33 @@ awk -v ns="$((e - s))" -v n="$(wc -l <"$BENCH_TMP/stream.jsonl")" 'BEGIN {
 	printf "%-34s %d events in %.3f s: %.0f lines/s   (target >= 500000)\n",
 		"--stream, 100-byte lines, 1 core", n, ns / 1e9, n / (ns / 1e9) }'
 
-# log_command over the bare command, inside a feature, JSON on.
+# log_command over the bare command, inside a feature, JSON on, the
+# output on a pipe as a RUN step's: through the shell's logger, and with
+# TALLY_LOGGER=0 (one tally-log --run process per command).
 n_cmd=$((BENCH_N / 2))
 s=$(now_ns)
 taskset -c 0 dash -c 'i=0; while [ $i -lt '"$n_cmd"' ]; do /bin/true; i=$((i+1)); done'
 e=$(now_ns)
 t_bare=$(((e - s) / n_cmd))
-s=$(now_ns)
-TALLY_HOME=$PWD/build BUILD_LOG_DIR=$BENCH_TMP/logs ENABLE_JSON_LOGGING=true \
-	METRICS_ENABLED=false BUILD_CORRELATION_ID=bench taskset -c 0 dash -c '
-	. "$TALLY_HOME/lib/base/logging.sh"
-	log_feature_start bench 2>/dev/null
-	i=0; while [ $i -lt '"$n_cmd"' ]; do log_command "Run true" /bin/true >/dev/null 2>&1; i=$((i+1)); done
-	log_feature_end 2>/dev/null'
-e=$(now_ns)
-t_lc=$(((e - s) / n_cmd))
-awk -v a="$t_lc" -v b="$t_bare" 'BEGIN {
-	printf "%-34s %.3f ms per command (bare %.3f ms, log_command %.3f ms)   (target <= 2 ms)\n",
-		"log_command overhead", (a - b) / 1e6, b / 1e6, a / 1e6 }'
-printf '  check: %s events per log_command, %s commands logged\n' \
-	"$(($(wc -l <"$BENCH_TMP/logs/json/bench.jsonl") / n_cmd))" \
-	"$(grep -c '"exit_code":0' "$BENCH_TMP/logs/json/bench.jsonl")"
+# lc_ns LOGGER: nanoseconds per log_command with TALLY_LOGGER=LOGGER, logs
+# in BENCH_TMP/logs-LOGGER.
+lc_ns() {
+	_s=$(now_ns)
+	TALLY_LOGGER=$1 TALLY_HOME=$PWD/build BUILD_LOG_DIR=$BENCH_TMP/logs-$1 ENABLE_JSON_LOGGING=true \
+		METRICS_ENABLED=false BUILD_CORRELATION_ID=bench taskset -c 0 dash -c '
+		. "$TALLY_HOME/lib/base/logging.sh"
+		log_feature_start bench
+		i=0; while [ $i -lt '"$n_cmd"' ]; do log_command "Run true" /bin/true; i=$((i+1)); done
+		log_feature_end' 2>&1 | cat >/dev/null
+	_e=$(now_ns)
+	echo $(((_e - _s) / n_cmd))
+}
+for lg in 1 0; do
+	t_lc=$(lc_ns "$lg")
+	awk -v a="$t_lc" -v b="$t_bare" -v how="$([ "$lg" = 1 ] && echo 'the logger' || echo 'TALLY_LOGGER=0')" 'BEGIN {
+		printf "%-34s %.3f ms per command (bare %.3f ms, log_command %.3f ms)   (target <= 2 ms)\n",
+			"log_command overhead, " how, (a - b) / 1e6, b / 1e6, a / 1e6 }'
+	printf '  check: %s events per log_command, %s commands logged\n' \
+		"$(($(wc -l <"$BENCH_TMP/logs-$lg/json/bench.jsonl") / n_cmd))" \
+		"$(grep -c '"exit_code":0' "$BENCH_TMP/logs-$lg/json/bench.jsonl")"
+done

@@ -1972,7 +1972,10 @@ static void __attribute__((noreturn)) serve_loop(void)
 		}
 		if (srv.pidfd >= 0 ? p[2].revents != 0 : n == 0 && !srv_owner_alive())
 			srv_exit(EXIT_OK);
-		if (p[1].revents) {
+		/* Output with no request waiting is a stray's; output that came
+		 * with a begin request is its command's (the begin is read
+		 * first). */
+		if (p[1].revents && !p[0].revents) {
 			r = read(SRV_OUT, junk, sizeof junk);
 			if (r > 0)
 				(void)write_all(1, junk, (size_t)r);

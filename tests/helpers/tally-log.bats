@@ -655,9 +655,13 @@ printf 'H\0' >&7
 read -r a <&9
 echo "hello=$a"
 [ -e "$dir" ] && echo "dir still there" || echo "dir removed"
+# The logger stopped until the begin, the output and the end are all
+# there (as when it wakes late): the output is still the command's.
+kill -STOP "$pid"
 printf '%s\0' B "" "" "" "" "" 9 --run --console -o "$PWD/cmd.jsonl" --command "Two lines" -- printf x >&7
 printf 'one\ntwo password=hunter2\nwarning: three' >&8
 printf 'E\0%s\0' 3 >&7
+kill -CONT "$pid"
 read -r st ms warn wfail <&9
 echo "end=$st warn=$warn wfail=$wfail ms_is_number=$(case $ms in *[!0-9]* | '') echo no ;; *) echo yes ;; esac)"
 # A quick command: its begin and end in one write, read together.

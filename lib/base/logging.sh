@@ -798,11 +798,10 @@ _tally_srv_ready() {
 }
 
 # _tally_srv_start: starts this shell's logger (one tally-log --serve
-# process, once per shell) with this shell's
-# stdout and stderr as its console, and opens its FIFOs as fds 7
-# (requests, read-write: a logger gone is never a SIGPIPE), 8 (the
-# commands' output) and 9 (answers); returns 1 (and sets _tally_srv to -)
-# when it cannot.
+# process, once per shell) with this shell's stdout and stderr as its
+# console, and opens its FIFOs as fds 7 (requests, read-write: a logger
+# gone is never a SIGPIPE), 8 (the commands' output) and 9 (answers);
+# returns 1 (and sets _tally_srv to -) when it cannot.
 _tally_srv_start() {
 	local out='' pid='' dir='' reply=''
 	_tally_srv=-
